@@ -1,0 +1,52 @@
+# ringlb. `make` builds build/ringlb; `make test` runs every test;
+# `make demo` starts a demo; `make bench` compares with HAProxy and NGINX.
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -D_GNU_SOURCE -pthread
+LDLIBS   = -luring -linih -pthread
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+B = build
+CORE_SRCS = src/http_parser.c src/http_rewrite.c src/config.c src/balancer_registry.c \
+            src/buf.c src/timer.c src/conn.c src/session.c src/upstream.c src/worker.c src/log.c \
+            $(wildcard balancers/*.c)
+SRCS = $(CORE_SRCS) src/main.c
+OBJS = $(SRCS:%.c=$(B)/obj/%.o)
+UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all test unit integration demo bench clean deps
+
+all: $(B)/ringlb
+
+$(B)/ringlb: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/obj/%.o: %.c $(wildcard include/ringlb/*.h src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Unit tests link the core sources (not main.c) built with ASan and UBSan.
+$(B)/tests/%: tests/unit/%.c $(CORE_SRCS) $(wildcard include/ringlb/*.h src/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $< $(filter-out $(if $(findstring conformance,$@),,),$(CORE_SRCS)) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+integration: $(B)/ringlb
+	python3 tests/integration/run.py
+
+test: unit integration
+
+deps:
+	scripts/install-deps.sh
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
+bench: deps $(B)/ringlb
+	scripts/bench-peers
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,97 @@
+/* The balancer interface: one ops table per algorithm.
+ *
+ * Modelled on h2o's balancer callbacks and Linux tcp_congestion_ops: a named,
+ * versioned ops struct with required and optional hooks. Built-in modules live
+ * in balancers/, one file each, and are listed in src/balancer_registry.c.
+ *
+ * Threading: the core creates one instance per (backend, worker thread), so an
+ * instance is only ever called from its own worker and needs no locks. State
+ * that must be seen by all workers (in-flight counts, server state) lives in
+ * struct rlb_server as atomics. */
+#ifndef RINGLB_BALANCER_H
+#define RINGLB_BALANCER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "ringlb/http_parser.h"
+#include "ringlb/server.h"
+
+/* Bumped whenever the layout of anything in this header changes. */
+#define RLB_BALANCER_ABI_VERSION 1
+
+/* What a pick may look at. */
+struct rlb_pick_ctx {
+	const struct sockaddr *client_addr; /* never NULL */
+	/* The parsed request head, for hashing on path, header or cookie. NULL
+	 * on a retry, when the head bytes are no longer at hand. */
+	const struct rlb_http_msg *req;
+	/* Servers already tried for this request: never pick one of these.
+	 * One bit per server index (see rlb_avoid_has()); never NULL. */
+	const uint64_t *avoid;
+};
+
+/* How a request ended, for request_end. */
+enum rlb_outcome {
+	RLB_OUTCOME_OK = 0,       /* a full response was relayed */
+	RLB_OUTCOME_CONNECT_FAIL, /* refused or timed out before any byte was sent */
+	RLB_OUTCOME_TIMEOUT,      /* no response head within timeout_server */
+	RLB_OUTCOME_BAD_RESPONSE, /* malformed or truncated response */
+	RLB_OUTCOME_ABORTED,      /* the client went away */
+};
+
+/* Base of every instance: modules embed it as their first member. */
+struct rlb_balancer {
+	const struct rlb_balancer_ops *ops;
+	struct rlb_backend *backend;
+};
+
+struct rlb_balancer_ops {
+	uint32_t abi_version; /* RLB_BALANCER_ABI_VERSION */
+	const char *name;     /* the config's "balance = NAME" */
+
+	/** Required. Creates an instance for backend be (its servers are final).
+	 * Called at start, once per worker, before any pick. Sets *out and
+	 * returns 0, or returns a negative errno. */
+	int (*create)(struct rlb_backend *be, struct rlb_balancer **out);
+
+	/** Required. Returns an eligible server (state UP, weight > 0, not in
+	 * ctx->avoid), or NULL when none is left. Hot path: no allocation, no
+	 * blocking. */
+	struct rlb_server *(*pick)(struct rlb_balancer *b, const struct rlb_pick_ctx *ctx);
+
+	/** Optional. A request was sent to srv (after a successful pick). */
+	void (*request_start)(struct rlb_balancer *b, struct rlb_server *srv);
+
+	/** Optional. The request on srv ended; latency_us runs from the pick to
+	 * the end of the response (or the failure). */
+	void (*request_end)(struct rlb_balancer *b, struct rlb_server *srv,
+			    enum rlb_outcome outcome, uint64_t latency_us);
+
+	/** Optional. srv changed state or weight; called on every worker. */
+	void (*server_changed)(struct rlb_balancer *b, struct rlb_server *srv);
+
+	/** Required. Frees what create allocated. */
+	void (*destroy)(struct rlb_balancer *b);
+};
+
+/* Whether srv may take a new request in this pick. */
+static inline int rlb_server_eligible(const struct rlb_server *srv, const struct rlb_pick_ctx *ctx)
+{
+	return srv->weight > 0 && atomic_load_explicit(&srv->state, memory_order_relaxed) == RLB_SERVER_UP &&
+	       !rlb_avoid_has(ctx->avoid, srv->index);
+}
+
+/**
+ * Looks up a built-in module by name. Returns NULL when there is none.
+ * Thread-safe (the table is constant).
+ */
+const struct rlb_balancer_ops *rlb_balancer_find(const char *name);
+
+/**
+ * Checks that ops is usable: right ABI version, name and required hooks set.
+ * Returns 0 or -EINVAL, with *why set to a message for the user.
+ */
+int rlb_balancer_validate(const struct rlb_balancer_ops *ops, const char **why);
+
+#endif

@@ -1,0 +1,53 @@
+/* The INI configuration: what `ringlb -c FILE` reads, and every key's default.
+ * The README's "Configuration" section documents the same keys for users. */
+#ifndef RINGLB_CONFIG_H
+#define RINGLB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "ringlb/server.h"
+
+struct rlb_frontend {
+	char name[RLB_NAME_MAX];
+	int line;
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+	char listen_text[64];
+	char backend_name[RLB_NAME_MAX];
+	int backend_line;            /* where "backend =" was, for the unknown-name error */
+	struct rlb_backend *backend; /* resolved after the whole file is read */
+	uint32_t timeout_client_ms;  /* idle keep-alive and request-head deadline */
+	uint32_t max_header_bytes;   /* 431 past it */
+	uint32_t max_uri_bytes;      /* 414 past it */
+};
+
+struct rlb_config {
+	int workers;                 /* worker threads, >= 1 ("auto" resolved) */
+	uint32_t max_connections;    /* client connections over all workers */
+	uint32_t drain_timeout_ms;   /* on SIGTERM: how long in-flight requests may run */
+	struct rlb_frontend *frontends;
+	size_t num_frontends;
+	struct rlb_backend *backends;
+	size_t num_backends;
+};
+
+/**
+ * Reads and checks the config at path. On success fills *cfg (free it with
+ * rlb_config_free()) and returns 0. On failure returns a negative errno and
+ * writes "FILE:LINE: message" (naming the key) to err. Not thread-safe
+ * (called once, before the workers start).
+ */
+int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t errlen);
+
+void rlb_config_free(struct rlb_config *cfg);
+
+/** Parses "250ms", "2s", "1m" (a bare number is milliseconds) into *ms.
+ * Returns 0 or -EINVAL (also on overflow past ~49 days). */
+int rlb_parse_duration_ms(const char *s, uint32_t *ms);
+
+/** Parses "IPv4:port" or "[IPv6]:port". Returns 0 or -EINVAL. */
+int rlb_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

@@ -1,0 +1,472 @@
+/* INI config loading with inih. Every error names FILE:LINE and the key, and
+ * stops the load: a load balancer that starts with half a config is worse than
+ * one that refuses to start. */
+#include "ringlb/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ringlb/balancer.h"
+
+enum section_kind { SEC_NONE, SEC_GLOBAL, SEC_FRONTEND, SEC_BACKEND };
+
+struct loader {
+	struct rlb_config *cfg;
+	const char *path;
+	FILE *f;
+	int line;            /* line the reader handed to inih last */
+	int failed;
+	char *err;
+	size_t errlen;
+	char section[128];   /* last section seen, to detect a new one */
+	enum section_kind kind;
+};
+
+static void error_at(struct loader *ld, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (ld->failed)
+		return;
+	ld->failed = 1;
+	n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->path, ld->line);
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < ld->errlen)
+		vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+int rlb_parse_duration_ms(const char *s, uint32_t *ms)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -EINVAL;
+	if (strcmp(end, "ms") == 0 || *end == '\0')
+		mult = 1;
+	else if (strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else
+		return -EINVAL;
+	if (v > UINT32_MAX / mult)
+		return -EINVAL;
+	*ms = (uint32_t)(v * mult);
+	return 0;
+}
+
+int rlb_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	unsigned long port;
+
+	colon = strrchr(s, ':');
+	if (colon == NULL || colon == s)
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (hl < 3 || s[hl - 1] != ']')
+			return -EINVAL;
+		h = s + 1;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno || port == 0 || port > 65535)
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] != '[') {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -EINVAL;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+	}
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno || *end != '\0' || *out < min || *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+static int copy_name(char *dst, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n == 0 || n >= RLB_NAME_MAX || strpbrk(src, " \t") != NULL)
+		return -EINVAL;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+/* Grows an array by one zeroed element; returns it or NULL. */
+static void *grow(void **arr, size_t *n, size_t size)
+{
+	char *p = realloc(*arr, (*n + 1) * size);
+
+	if (p == NULL)
+		return NULL;
+	memset(p + *n * size, 0, size);
+	*arr = p;
+	return p + (*n)++ * size;
+}
+
+static int open_section(struct loader *ld, const char *section)
+{
+	struct rlb_config *cfg = ld->cfg;
+	const char *name = strchr(section, ' ');
+
+	if (strcmp(section, "global") == 0) {
+		ld->kind = SEC_GLOBAL;
+		return 0;
+	}
+	if (name && strncmp(section, "frontend ", 9) == 0) {
+		struct rlb_frontend *fe = grow((void **)&cfg->frontends, &cfg->num_frontends, sizeof(*fe));
+
+		if (fe == NULL)
+			return -ENOMEM;
+		fe->line = ld->line;
+		fe->timeout_client_ms = 30000;
+		fe->max_header_bytes = 16384;
+		fe->max_uri_bytes = 8192;
+		ld->kind = SEC_FRONTEND;
+		if (copy_name(fe->name, name + 1) < 0)
+			error_at(ld, "invalid frontend name '%s'", name + 1);
+		return 0;
+	}
+	if (name && strncmp(section, "backend ", 8) == 0) {
+		struct rlb_backend *be = grow((void **)&cfg->backends, &cfg->num_backends, sizeof(*be));
+
+		if (be == NULL)
+			return -ENOMEM;
+		be->line = ld->line;
+		be->balancer = rlb_balancer_find("round_robin");
+		be->timeout_connect_ms = 2000;
+		be->timeout_server_ms = 30000;
+		be->pool_idle_timeout_ms = 10000;
+		be->pool_max_idle = 64;
+		be->retries = 2;
+		ld->kind = SEC_BACKEND;
+		if (copy_name(be->name, name + 1) < 0)
+			error_at(ld, "invalid backend name '%s'", name + 1);
+		return 0;
+	}
+	error_at(ld, "unknown section [%s] (expected [global], [frontend NAME] or [backend NAME])",
+		 section);
+	return 0;
+}
+
+static int set_workers(struct loader *ld, const char *value)
+{
+	unsigned long n;
+
+	if (strcmp(value, "auto") == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		ld->cfg->workers = cpus > 0 ? (int)cpus : 1;
+	} else if (parse_uint(value, 1, 256, &n) == 0) {
+		ld->cfg->workers = (int)n;
+	} else {
+		error_at(ld, "workers: expected 1..256 or \"auto\", got '%s'", value);
+	}
+	return 0;
+}
+
+static void set_duration(struct loader *ld, const char *key, const char *value, uint32_t *out)
+{
+	if (rlb_parse_duration_ms(value, out) < 0)
+		error_at(ld, "%s: invalid duration '%s' (use e.g. 500ms, 2s, 1m)", key, value);
+}
+
+static void set_uint(struct loader *ld, const char *key, const char *value, unsigned long min,
+		     unsigned long max, uint32_t *out)
+{
+	unsigned long n;
+
+	if (parse_uint(value, min, max, &n) < 0)
+		error_at(ld, "%s: expected a whole number from %lu to %lu, got '%s'", key, min, max, value);
+	else
+		*out = (uint32_t)n;
+}
+
+static int global_key(struct loader *ld, const char *key, const char *value)
+{
+	struct rlb_config *cfg = ld->cfg;
+
+	if (strcmp(key, "workers") == 0)
+		return set_workers(ld, value);
+	if (strcmp(key, "max_connections") == 0)
+		set_uint(ld, key, value, 1, 10000000, &cfg->max_connections);
+	else if (strcmp(key, "drain_timeout") == 0)
+		set_duration(ld, key, value, &cfg->drain_timeout_ms);
+	else
+		error_at(ld, "unknown key '%s' in [global]", key);
+	return 0;
+}
+
+static int frontend_key(struct loader *ld, const char *key, const char *value)
+{
+	struct rlb_frontend *fe = &ld->cfg->frontends[ld->cfg->num_frontends - 1];
+
+	if (strcmp(key, "listen") == 0) {
+		if (rlb_parse_addr(value, &fe->listen, &fe->listen_len) < 0)
+			error_at(ld, "listen: invalid address '%s' (expected IP:PORT)", value);
+		snprintf(fe->listen_text, sizeof(fe->listen_text), "%s", value);
+	} else if (strcmp(key, "backend") == 0) {
+		if (copy_name(fe->backend_name, value) < 0)
+			error_at(ld, "backend: invalid name '%s'", value);
+		fe->backend_line = ld->line;
+	} else if (strcmp(key, "timeout_client") == 0) {
+		set_duration(ld, key, value, &fe->timeout_client_ms);
+	} else if (strcmp(key, "max_header_size") == 0) {
+		set_uint(ld, key, value, 1024, 1048576, &fe->max_header_bytes);
+	} else if (strcmp(key, "max_uri_size") == 0) {
+		set_uint(ld, key, value, 256, 1048576, &fe->max_uri_bytes);
+	} else {
+		error_at(ld, "unknown key '%s' in [frontend %s]", key, fe->name);
+	}
+	return 0;
+}
+
+/* "server = NAME ADDR [weight=N]" */
+static int add_server(struct loader *ld, struct rlb_backend *be, const char *value)
+{
+	char buf[256], *save = NULL, *name, *addr, *opt;
+	struct rlb_server *srv;
+	size_t i;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	name = strtok_r(buf, " \t", &save);
+	addr = strtok_r(NULL, " \t", &save);
+	if (name == NULL || addr == NULL) {
+		error_at(ld, "server: expected 'NAME IP:PORT [weight=N]', got '%s'", value);
+		return 0;
+	}
+	for (i = 0; i < be->num_servers; i++)
+		if (strcmp(be->servers[i].name, name) == 0) {
+			error_at(ld, "server: duplicate server name '%s' in [backend %s]", name, be->name);
+			return 0;
+		}
+	srv = grow((void **)&be->servers, &be->num_servers, sizeof(*srv));
+	if (srv == NULL)
+		return -ENOMEM;
+	srv->weight = 1;
+	if (copy_name(srv->name, name) < 0)
+		error_at(ld, "server: invalid name '%s'", name);
+	if (rlb_parse_addr(addr, &srv->addr, &srv->addr_len) < 0)
+		error_at(ld, "server: invalid address '%s' (expected IP:PORT)", addr);
+	snprintf(srv->addr_text, sizeof(srv->addr_text), "%s", addr);
+	while ((opt = strtok_r(NULL, " \t", &save)) != NULL) {
+		if (strncmp(opt, "weight=", 7) == 0)
+			set_uint(ld, "server weight", opt + 7, 0, 256, &srv->weight);
+		else
+			error_at(ld, "server: unknown option '%s' (known: weight=N)", opt);
+	}
+	return 0;
+}
+
+static int backend_key(struct loader *ld, const char *key, const char *value)
+{
+	struct rlb_backend *be = &ld->cfg->backends[ld->cfg->num_backends - 1];
+	uint32_t n;
+
+	if (strcmp(key, "server") == 0)
+		return add_server(ld, be, value);
+	if (strcmp(key, "balance") == 0) {
+		be->balancer = rlb_balancer_find(value);
+		if (be->balancer == NULL)
+			error_at(ld, "balance: unknown algorithm '%s'", value);
+	} else if (strcmp(key, "timeout_connect") == 0) {
+		set_duration(ld, key, value, &be->timeout_connect_ms);
+	} else if (strcmp(key, "timeout_server") == 0) {
+		set_duration(ld, key, value, &be->timeout_server_ms);
+	} else if (strcmp(key, "pool_idle_timeout") == 0) {
+		set_duration(ld, key, value, &be->pool_idle_timeout_ms);
+	} else if (strcmp(key, "pool_max_idle") == 0) {
+		set_uint(ld, key, value, 0, 100000, &be->pool_max_idle);
+	} else if (strcmp(key, "retries") == 0) {
+		n = (uint32_t)be->retries;
+		set_uint(ld, key, value, 0, 100, &n);
+		be->retries = (int)n;
+	} else {
+		error_at(ld, "unknown key '%s' in [backend %s]", key, be->name);
+	}
+	return 0;
+}
+
+/* inih handler: returns 1 to go on, 0 on error (the reader then stops). */
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+	struct loader *ld = user;
+	int rc = 0;
+
+	if (ld->failed)
+		return 0;
+	if (strcmp(section, ld->section) != 0) {
+		snprintf(ld->section, sizeof(ld->section), "%s", section);
+		rc = open_section(ld, section);
+	}
+	if (rc == 0 && !ld->failed) {
+		switch (ld->kind) {
+		case SEC_GLOBAL: rc = global_key(ld, key, value); break;
+		case SEC_FRONTEND: rc = frontend_key(ld, key, value); break;
+		case SEC_BACKEND: rc = backend_key(ld, key, value); break;
+		case SEC_NONE: error_at(ld, "key '%s' outside of any section", key); break;
+		}
+	}
+	if (rc < 0)
+		error_at(ld, "%s", strerror(-rc));
+	return !ld->failed;
+}
+
+/* Reads one line for inih and counts it, which gives the handler FILE:LINE
+ * (Debian's inih is built without INI_HANDLER_LINENO). */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct loader *ld = stream;
+	char *s;
+
+	if (ld->failed)
+		return NULL;
+	s = fgets(str, num, ld->f);
+	if (s == NULL)
+		return NULL;
+	ld->line++;
+	if (strchr(s, '\n') == NULL && !feof(ld->f)) {
+		error_at(ld, "line longer than %d characters", num - 2);
+		return NULL;
+	}
+	return s;
+}
+
+static struct rlb_backend *find_backend(struct rlb_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->num_backends; i++)
+		if (strcmp(cfg->backends[i].name, name) == 0)
+			return &cfg->backends[i];
+	return NULL;
+}
+
+/* Checks what can only be checked once the whole file is read. */
+static void check_whole(struct loader *ld)
+{
+	struct rlb_config *cfg = ld->cfg;
+	size_t i, j;
+
+	if (cfg->num_frontends == 0) {
+		error_at(ld, "no [frontend NAME] section");
+		return;
+	}
+	for (i = 0; i < cfg->num_frontends && !ld->failed; i++) {
+		struct rlb_frontend *fe = &cfg->frontends[i];
+
+		ld->line = fe->backend_line ? fe->backend_line : fe->line;
+		if (fe->listen_len == 0)
+			error_at(ld, "[frontend %s] has no 'listen' key", fe->name);
+		else if (fe->backend_name[0] == '\0')
+			error_at(ld, "[frontend %s] has no 'backend' key", fe->name);
+		else if ((fe->backend = find_backend(cfg, fe->backend_name)) == NULL)
+			error_at(ld, "backend: unknown backend '%s'", fe->backend_name);
+		for (j = 0; j < i && !ld->failed; j++)
+			if (strcmp(cfg->frontends[j].name, fe->name) == 0)
+				error_at(ld, "duplicate [frontend %s]", fe->name);
+	}
+	for (i = 0; i < cfg->num_backends && !ld->failed; i++) {
+		struct rlb_backend *be = &cfg->backends[i];
+
+		ld->line = be->line;
+		if (be->num_servers == 0)
+			error_at(ld, "[backend %s] has no 'server' line", be->name);
+		for (j = 0; j < i && !ld->failed; j++)
+			if (strcmp(cfg->backends[j].name, be->name) == 0)
+				error_at(ld, "duplicate [backend %s]", be->name);
+		for (j = 0; j < be->num_servers; j++) {
+			be->servers[j].index = (uint32_t)j;
+			be->servers[j].backend = be;
+		}
+	}
+}
+
+int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t errlen)
+{
+	struct loader ld = { .cfg = cfg, .path = path, .err = err, .errlen = errlen };
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->workers = 1;
+	cfg->max_connections = 10000;
+	cfg->drain_timeout_ms = 10000;
+	ld.f = fopen(path, "r");
+	if (ld.f == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = ini_parse_stream(read_line, &ld, on_key, &ld);
+	if (rc > 0 && !ld.failed) {
+		ld.line = rc; /* inih reports the first bad line */
+		error_at(&ld, "syntax error (expected [section] or key = value)");
+	}
+	if (!ld.failed)
+		check_whole(&ld);
+	fclose(ld.f);
+	if (ld.failed) {
+		rlb_config_free(cfg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void rlb_config_free(struct rlb_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->num_backends; i++)
+		free(cfg->backends[i].servers);
+	free(cfg->backends);
+	free(cfg->frontends);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,320 @@
+/* One socket's plumbing: multishot recv into provided buffers, the inbound
+ * queue, flow control, head reading, zero-copy gathering of body bytes into a
+ * peer's sendmsg, and teardown. The HTTP meaning lives in session.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "worker.h"
+
+void rlb_conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind)
+{
+	c->fd = fd;
+	c->kind = (uint8_t)kind;
+	c->w = w;
+	c->msg.msg_iov = c->iov;
+	rlb_timer_init(&c->timer);
+	rlb_list_init(&c->starved_link);
+}
+
+void rlb_conn_arm_recv(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_armed || c->closing || c->eof)
+		return;
+	sqe = rlb_sqe(c->w);
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_RECV));
+	c->recv_armed = 1;
+	c->inflight++;
+}
+
+static int inq_push(struct conn *c, char *data, uint32_t len, uint16_t bid)
+{
+	struct inq *q = &c->in;
+
+	if (q->head + q->cnt == q->cap) {
+		if (q->head > 0) {
+			memmove(q->b, q->b + q->head, q->cnt * sizeof(*q->b));
+			q->head = 0;
+		} else {
+			uint32_t cap = q->cap ? q->cap * 2 : 8;
+			struct inbuf *b = realloc(q->b, cap * sizeof(*b));
+
+			if (b == NULL)
+				return -ENOMEM;
+			q->b = b;
+			q->cap = cap;
+		}
+	}
+	q->b[q->head + q->cnt++] = (struct inbuf){ .data = data, .len = len, .bid = bid };
+	return 0;
+}
+
+static struct inbuf *inq_front(struct conn *c)
+{
+	return c->in.cnt ? &c->in.b[c->in.head] : NULL;
+}
+
+static void inq_pop(struct conn *c)
+{
+	rlb_buf_unref(c->w, c->in.b[c->in.head].bid);
+	c->in.head++;
+	if (--c->in.cnt == 0)
+		c->in.head = 0;
+}
+
+/* Flow control: a peer that sends faster than the other side takes gets its
+ * multishot recv cancelled, so one connection cannot hold the whole buffer
+ * ring; it is re-armed once the queue has drained. */
+void rlb_conn_flow_control(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->closing)
+		return;
+	if (c->in.cnt >= RLB_INQ_PAUSE && c->recv_armed && !c->recv_paused) {
+		sqe = rlb_sqe(c->w);
+		io_uring_prep_cancel64(sqe, rlb_ud(c, OP_RECV), 0);
+		io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CANCEL));
+		c->inflight++;
+		c->recv_paused = 1;
+	} else if (c->in.cnt <= RLB_INQ_RESUME && !c->recv_armed && !c->starved) {
+		c->recv_paused = 0;
+		rlb_conn_arm_recv(c);
+	}
+}
+
+void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
+{
+	struct worker *w = c->w;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		c->recv_armed = 0;
+	if (res > 0) {
+		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+
+		if (inq_push(c, w->bufmem + (size_t)bid * RLB_BUF_SIZE, (uint32_t)res, bid) < 0) {
+			rlb_buf_unref(w, bid);
+			c->err = -ENOMEM;
+			c->eof = 1;
+		}
+	} else if (res == 0) {
+		c->eof = 1;
+	} else if (res == -ENOBUFS) {
+		/* The ring ran dry: wait for a buffer to come back, never spin. */
+		if (!c->starved) {
+			c->starved = 1;
+			rlb_list_add_tail(&w->starved, &c->starved_link);
+		}
+	} else if (res != -ECANCELED) {
+		if (c->err == 0)
+			c->err = res;
+		c->eof = 1;
+	}
+}
+
+/* Parses in place when the whole head sits in the front buffer (the common
+ * case); otherwise copies buffers into c->acc until the head is complete. */
+ssize_t rlb_conn_read_head(struct conn *c, rlb_head_parser parse, void *arg)
+{
+	struct inbuf *f;
+	ssize_t n;
+
+	if (c->acc.len == 0 && (f = inq_front(c)) != NULL) {
+		n = parse(f->data + f->off, f->len - f->off, 0, arg);
+		if (n != -EAGAIN) {
+			if (n > 0)
+				c->head_from_front = (uint32_t)n;
+			return n;
+		}
+	}
+	while ((f = inq_front(c)) != NULL) {
+		uint32_t k = f->len - f->off, before = c->acc.len;
+
+		if (rlb_buf_append(&c->acc, f->data + f->off, k) < 0)
+			return -ENOMEM;
+		n = parse(c->acc.data, c->acc.len, c->acc_scanned, arg);
+		c->acc_scanned = c->acc.len;
+		if (n == -EAGAIN) {
+			inq_pop(c);
+			continue;
+		}
+		if (n > 0) /* the bytes past the head stay in the buffer for the body */
+			c->head_from_front = (uint32_t)((size_t)n - before);
+		return n;
+	}
+	return -EAGAIN;
+}
+
+/* Drops the head just parsed by rlb_conn_read_head(). Call once the parse
+ * results (which may point into the buffer) are no longer needed. */
+void rlb_conn_head_consumed(struct conn *c)
+{
+	struct inbuf *f = inq_front(c);
+
+	if (f != NULL && c->head_from_front) {
+		f->off += c->head_from_front;
+		if (f->off == f->len)
+			inq_pop(c);
+	}
+	c->head_from_front = 0;
+	c->acc.len = 0;
+	c->acc_scanned = 0;
+}
+
+/* How many of the avail bytes at p belong to body b; updates b. */
+static size_t frame(struct body *b, const char *p, size_t avail, int *err)
+{
+	ssize_t n;
+
+	switch (b->kind) {
+	case RLB_BODY_NONE:
+		b->done = 1;
+		return 0;
+	case RLB_BODY_LENGTH:
+		n = (ssize_t)(avail < b->left ? avail : b->left);
+		b->left -= (uint64_t)n;
+		b->done = b->left == 0;
+		return (size_t)n;
+	case RLB_BODY_CHUNKED:
+		n = rlb_chunked_feed(&b->ch, p, avail);
+		if (n < 0) {
+			*err = (int)n;
+			return 0;
+		}
+		b->done = b->ch.done;
+		return (size_t)n;
+	case RLB_BODY_EOF:
+		return avail;
+	}
+	return 0;
+}
+
+void rlb_conn_send_add(struct conn *dst, const void *data, size_t len)
+{
+	dst->iov[dst->msg.msg_iovlen].iov_base = (void *)data;
+	dst->iov[dst->msg.msg_iovlen].iov_len = len;
+	dst->msg.msg_iovlen++;
+}
+
+/* Appends body bytes from src's queue to dst's pending send, without copying:
+ * the iovecs point into src's provided buffers, which stay referenced until
+ * the send completes. Returns the bytes gathered; sets *err on bad framing. */
+size_t rlb_conn_gather(struct conn *src, struct conn *dst, struct body *b, int *err)
+{
+	struct inbuf *f;
+	size_t total = 0;
+
+	if (b->kind == RLB_BODY_NONE)
+		b->done = 1;
+	while (!b->done && *err == 0 && dst->msg.msg_iovlen < RLB_SEND_IOV && (f = inq_front(src))) {
+		size_t avail = f->len - f->off, n = frame(b, f->data + f->off, avail, err);
+
+		if (n > 0) {
+			rlb_conn_send_add(dst, f->data + f->off, n);
+			dst->send_bids[dst->send_nbids++] = f->bid;
+			src->w->bufref[f->bid]++;
+			f->off += (uint32_t)n;
+			total += n;
+		}
+		if (f->off == f->len)
+			inq_pop(src);
+		if (n < avail)
+			break;
+	}
+	return total;
+}
+
+void rlb_conn_send_submit(struct conn *dst)
+{
+	struct io_uring_sqe *sqe;
+
+	if (dst->msg.msg_iovlen == 0)
+		return;
+	sqe = rlb_sqe(dst->w);
+	io_uring_prep_sendmsg(sqe, dst->fd, &dst->msg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, rlb_ud(dst, OP_SEND));
+	dst->send_busy = 1;
+	dst->inflight++;
+}
+
+static void send_reset(struct conn *c)
+{
+	uint8_t i;
+
+	for (i = 0; i < c->send_nbids; i++)
+		rlb_buf_unref(c->w, c->send_bids[i]);
+	c->send_nbids = 0;
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = 0;
+	c->send_busy = 0;
+}
+
+/* Completes a send. Returns 1 when the whole send is done, 0 when a short send
+ * was resubmitted for the rest, or a negative errno (the send is dropped). */
+int rlb_conn_on_send(struct conn *c, int res)
+{
+	struct msghdr *m = &c->msg;
+	size_t left = res > 0 ? (size_t)res : 0;
+
+	if (res < 0) {
+		send_reset(c);
+		if (c->err == 0)
+			c->err = res;
+		return res;
+	}
+	while (m->msg_iovlen > 0 && left >= m->msg_iov[0].iov_len) {
+		left -= m->msg_iov[0].iov_len;
+		m->msg_iov++;
+		m->msg_iovlen--;
+	}
+	if (m->msg_iovlen == 0) {
+		send_reset(c);
+		return 1;
+	}
+	m->msg_iov[0].iov_base = (char *)m->msg_iov[0].iov_base + left;
+	m->msg_iov[0].iov_len -= left;
+	c->send_busy = 0;
+	rlb_conn_send_submit(c);
+	return 0;
+}
+
+/* Starts teardown: cancels everything in flight on the socket. The conn is
+ * destroyed by the dispatcher once the last completion is in (the cancel
+ * itself is always one, so destruction never happens inside a caller). */
+void rlb_conn_close(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	rlb_timer_cancel(&c->timer);
+	if (c->starved) {
+		rlb_list_del(&c->starved_link);
+		c->starved = 0;
+	}
+	sqe = rlb_sqe(c->w);
+	io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CANCEL));
+	c->inflight++;
+}
+
+/* Frees what the conn holds, once nothing is in flight, and closes the fd. */
+void rlb_conn_release(struct conn *c)
+{
+	struct io_uring_sqe *sqe = rlb_sqe(c->w);
+
+	io_uring_prep_close(sqe, c->fd);
+	io_uring_sqe_set_data64(sqe, rlb_ud(NULL, OP_IGNORE));
+	while (c->in.cnt)
+		inq_pop(c);
+	send_reset(c);
+	free(c->in.b);
+	rlb_buf_free(&c->acc);
+}

@@ -1,0 +1,280 @@
+/* The server side of a transaction: pick a server, take a pooled connection
+ * or connect a new one, retry elsewhere on connect failure, and return the
+ * connection to the per-worker pool when the exchange left it clean. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+static struct rlb_balancer *balancer_of(struct session *s)
+{
+	const struct rlb_config *cfg = s->c.w->cfg;
+
+	return s->c.w->balancers[s->fe->backend - cfg->backends];
+}
+
+static struct server_pool *pool_of(struct worker *w, struct rlb_server *srv)
+{
+	return &w->pools[srv->backend - w->cfg->backends][srv->index];
+}
+
+/* Records the end of one try on s->srv, exactly once. */
+void rlb_upstream_end_try(struct session *s, enum rlb_outcome outcome)
+{
+	struct rlb_balancer *b = balancer_of(s);
+	struct rlb_server *srv = s->srv;
+
+	if (srv == NULL)
+		return;
+	s->srv = NULL;
+	atomic_fetch_sub_explicit(&srv->active_requests, 1, memory_order_relaxed);
+	if (outcome != RLB_OUTCOME_OK && outcome != RLB_OUTCOME_ABORTED)
+		atomic_fetch_add_explicit(&srv->failures, 1, memory_order_relaxed);
+	if (b->ops->request_end)
+		b->ops->request_end(b, srv, outcome, s->c.w->now_us - s->t_start_us);
+}
+
+/* Unlinks u from s; only when no send of u points at s->req_out. */
+static void detach(struct session *s)
+{
+	struct upstream *u = s->up;
+
+	if (u == NULL || u->c.send_busy)
+		return;
+	u->s = NULL;
+	s->up = NULL;
+}
+
+static void pool_remove(struct worker *w, struct upstream *u)
+{
+	if (rlb_list_linked(&u->pool_link)) {
+		rlb_list_del(&u->pool_link);
+		pool_of(w, u->srv)->n_idle--;
+	}
+}
+
+/* The most recently used idle connection: the least likely to have been
+ * closed by the server's own keep-alive timeout. */
+static struct upstream *pool_take(struct worker *w, struct rlb_server *srv)
+{
+	struct server_pool *p = pool_of(w, srv);
+	struct upstream *u;
+
+	if (p->n_idle == 0)
+		return NULL;
+	u = rlb_container_of(p->idle.prev, struct upstream, pool_link);
+	pool_remove(w, u);
+	rlb_timer_cancel(&u->c.timer);
+	u->reused = 1;
+	return u;
+}
+
+static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
+{
+	struct io_uring_sqe *sqe;
+	struct upstream *u;
+	int one = 1, fd;
+
+	fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rlb_log("server %s: socket: %s", srv->name, strerror(errno));
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	u = calloc(1, sizeof(*u));
+	if (u == NULL) {
+		close(fd);
+		return NULL;
+	}
+	rlb_conn_init(&u->c, w, fd, CONN_UPSTREAM);
+	rlb_list_init(&u->pool_link);
+	u->srv = srv;
+	sqe = rlb_sqe(w);
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&srv->addr, srv->addr_len);
+	io_uring_sqe_set_data64(sqe, rlb_ud(u, OP_CONNECT));
+	u->c.inflight++;
+	rlb_timer_arm(w, &u->c.timer, srv->backend->timeout_connect_ms);
+	w->upstreams++;
+	return u;
+}
+
+static void attach(struct session *s, struct upstream *u)
+{
+	u->s = s;
+	s->up = u;
+	s->req_head_sent = 0;
+}
+
+/* Picks a server not tried yet and attaches a connection to it; answers 503
+ * when none is left. req is the parsed head on the first try, else NULL. */
+static void try_next(struct session *s, const struct rlb_http_msg *req)
+{
+	struct rlb_balancer *b = balancer_of(s);
+	struct worker *w = s->c.w;
+	struct rlb_pick_ctx ctx = { (const struct sockaddr *)&s->peer, req, s->avoid };
+
+	for (;;) {
+		struct rlb_server *srv = b->ops->pick(b, &ctx);
+		struct upstream *u;
+
+		if (srv == NULL) {
+			rlb_log("client %s: no server available in backend %s", s->peer_ip, s->fe->backend->name);
+			rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
+			return;
+		}
+		rlb_avoid_add(s->avoid, srv->index);
+		s->srv = srv;
+		s->t_start_us = w->now_us;
+		atomic_fetch_add_explicit(&srv->active_requests, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&srv->total_requests, 1, memory_order_relaxed);
+		if (b->ops->request_start)
+			b->ops->request_start(b, srv);
+		u = pool_take(w, srv);
+		if (u == NULL)
+			u = connect_new(w, srv);
+		if (u != NULL) {
+			attach(s, u);
+			return;
+		}
+		rlb_upstream_end_try(s, RLB_OUTCOME_CONNECT_FAIL);
+		if (s->tries++ >= s->fe->backend->retries) {
+			rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
+			return;
+		}
+	}
+}
+
+void rlb_upstream_start(struct session *s)
+{
+	memset(s->avoid, 0, RLB_AVOID_WORDS(s->fe->backend->num_servers) * sizeof(uint64_t));
+	s->tries = 0;
+	s->retried_stale = 0;
+	try_next(s, &s->c.w->msg);
+}
+
+/* A connect failed or timed out, before any byte of the request was sent:
+ * safe to try another server, up to `retries` times. */
+static void connect_failed(struct session *s, const char *why)
+{
+	struct upstream *u = s->up;
+
+	rlb_log("server %s: connect failed: %s", u->srv->name, why);
+	rlb_upstream_end_try(s, RLB_OUTCOME_CONNECT_FAIL);
+	rlb_conn_close(&u->c);
+	detach(s);
+	if (s->tries++ >= s->fe->backend->retries)
+		rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
+	else
+		try_next(s, NULL);
+	rlb_session_pump(s);
+}
+
+void rlb_upstream_on_connect(struct upstream *u, int res)
+{
+	if (u->s == NULL) { /* the session went away meanwhile */
+		rlb_conn_close(&u->c);
+		return;
+	}
+	if (res < 0) {
+		connect_failed(u->s, strerror(-res));
+		return;
+	}
+	u->connected = 1;
+	rlb_conn_arm_recv(&u->c);
+	rlb_session_pump(u->s);
+}
+
+void rlb_upstream_timeout(struct upstream *u)
+{
+	struct session *s = u->s;
+
+	if (s == NULL) { /* idle in the pool for pool_idle_timeout */
+		pool_remove(u->c.w, u);
+		rlb_conn_close(&u->c);
+		return;
+	}
+	if (!u->connected) {
+		connect_failed(s, "timeout_connect expired");
+		return;
+	}
+	rlb_log("server %s: timeout_server expired", u->srv->name);
+	rlb_upstream_end_try(s, RLB_OUTCOME_TIMEOUT);
+	rlb_session_upstream_failed(s, RLB_OUTCOME_TIMEOUT);
+	rlb_session_pump(s);
+}
+
+/* A pooled connection that turns out dead (the server closed it while idle,
+ * and we raced with that) gets one fresh connection to the same server, if
+ * the request had no body and so can be sent again as it was. */
+int rlb_upstream_retry_stale(struct session *s)
+{
+	struct upstream *u = s->up, *fresh;
+
+	if (!u->reused || s->retried_stale || s->req_body.kind != RLB_BODY_NONE ||
+	    s->rq != RQ_DONE || u->c.send_busy)
+		return 0;
+	fresh = connect_new(s->c.w, u->srv);
+	if (fresh == NULL)
+		return 0;
+	rlb_conn_close(&u->c);
+	detach(s);
+	attach(s, fresh);
+	s->retried_stale = 1;
+	s->rq = RQ_FORWARD;
+	s->req_body.done = 0;
+	return 1;
+}
+
+/* The transaction ended cleanly: record it and pool or close the connection. */
+void rlb_upstream_finish(struct session *s, int reusable)
+{
+	struct upstream *u = s->up;
+	struct worker *w = s->c.w;
+	struct server_pool *p = pool_of(w, u->srv);
+
+	rlb_upstream_end_try(s, RLB_OUTCOME_OK);
+	detach(s);
+	if (reusable && !u->c.eof && u->c.in.cnt == 0 && !w->stopping && p->n_idle < u->srv->backend->pool_max_idle) {
+		rlb_list_add_tail(&p->idle, &u->pool_link);
+		p->n_idle++;
+		rlb_timer_arm(w, &u->c.timer, u->srv->backend->pool_idle_timeout_ms);
+		return;
+	}
+	rlb_conn_close(&u->c);
+}
+
+/* The transaction is abandoned (client gone, error answered by us). */
+void rlb_upstream_abort(struct session *s)
+{
+	rlb_upstream_end_try(s, RLB_OUTCOME_ABORTED);
+	rlb_conn_close(&s->up->c);
+	detach(s);
+}
+
+/* Data or EOF on an idle pooled connection: it cannot be reused. */
+void rlb_upstream_on_idle_event(struct upstream *u)
+{
+	pool_remove(u->c.w, u);
+	rlb_conn_close(&u->c);
+}
+
+void rlb_upstream_free(struct upstream *u)
+{
+	struct worker *w = u->c.w;
+	struct session *s = u->s;
+
+	pool_remove(w, u);
+	w->upstreams--;
+	rlb_conn_release(&u->c);
+	free(u);
+	if (s != NULL) {
+		s->up = NULL;
+		if (s->c.closing && s->c.inflight == 0)
+			rlb_session_free(s);
+	}
+}

@@ -1,0 +1,439 @@
+/* A worker thread: its io_uring, provided-buffer ring, listeners, the event
+ * loop and the one dispatcher every completion goes through. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+#define RING_ENTRIES 4096
+
+struct io_uring_sqe *rlb_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	while (sqe == NULL) { /* SQ full: hand what we have to the kernel */
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+static void buf_give_back(struct worker *w, uint16_t bid)
+{
+	io_uring_buf_ring_add(w->br, w->bufmem + (size_t)bid * RLB_BUF_SIZE, RLB_BUF_SIZE, bid,
+			      io_uring_buf_ring_mask(RLB_BUF_COUNT), (int)w->buf_added++);
+}
+
+void rlb_buf_unref(struct worker *w, uint16_t bid)
+{
+	if (--w->bufref[bid] == 0)
+		buf_give_back(w, bid);
+}
+
+static int setup_buffers(struct worker *w)
+{
+	struct io_uring_buf_reg reg = { 0 };
+	size_t ring_bytes = RLB_BUF_COUNT * sizeof(struct io_uring_buf);
+	uint16_t i;
+	int rc;
+
+	if (posix_memalign((void **)&w->br, 4096, ring_bytes) != 0)
+		return -ENOMEM;
+	w->bufmem = malloc((size_t)RLB_BUF_COUNT * RLB_BUF_SIZE);
+	w->bufref = calloc(RLB_BUF_COUNT, sizeof(*w->bufref));
+	if (w->bufmem == NULL || w->bufref == NULL)
+		return -ENOMEM;
+	io_uring_buf_ring_init(w->br);
+	reg.ring_addr = (uint64_t)(uintptr_t)w->br;
+	reg.ring_entries = RLB_BUF_COUNT;
+	reg.bgid = 0;
+	rc = io_uring_register_buf_ring(&w->ring, &reg, 0);
+	if (rc < 0)
+		return rc;
+	/* The kernel owns a buffer until a recv completes into it; from then
+	 * on bufref counts its holders, and the last one gives it back. */
+	for (i = 0; i < RLB_BUF_COUNT; i++)
+		buf_give_back(w, i);
+	io_uring_buf_ring_advance(w->br, (int)w->buf_added);
+	w->buf_added = 0;
+	return 0;
+}
+
+/* SINGLE_ISSUER|DEFER_TASKRUN keeps completion work on our thread at our
+ * wait; older kernels refuse the flags, so fall back to COOP_TASKRUN. */
+static int setup_ring(struct worker *w)
+{
+	struct io_uring_params p = { 0 };
+	int rc;
+
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+		  IORING_SETUP_DEFER_TASKRUN;
+	p.cq_entries = RING_ENTRIES * 4;
+	rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (rc == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+		p.cq_entries = RING_ENTRIES * 4;
+		rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	}
+	return rc;
+}
+
+static int open_listener(struct listener *l)
+{
+	const struct rlb_frontend *fe = l->fe;
+	int one = 1, fd;
+
+	fd = socket(fe->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* SO_REUSEPORT: one listening socket per worker, the kernel spreads
+	 * connections; TCP_NODELAY is inherited by accepted sockets. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)&fe->listen, fe->listen_len) < 0 ||
+	    listen(fd, 4096) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	l->fd = fd;
+	return 0;
+}
+
+static void arm_accept(struct listener *l)
+{
+	struct io_uring_sqe *sqe;
+
+	if (l->armed || l->fd < 0)
+		return;
+	sqe = rlb_sqe(l->w);
+	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, rlb_ud(l, OP_ACCEPT));
+	l->armed = 1;
+	l->paused = 0;
+}
+
+static void pause_accept(struct listener *l)
+{
+	struct io_uring_sqe *sqe;
+
+	l->paused = 1;
+	if (!l->armed)
+		return;
+	sqe = rlb_sqe(l->w);
+	io_uring_prep_cancel64(sqe, rlb_ud(l, OP_ACCEPT), 0);
+	io_uring_sqe_set_data64(sqe, rlb_ud(NULL, OP_IGNORE));
+}
+
+static void on_accept(struct listener *l, int res, unsigned flags)
+{
+	struct worker *w = l->w;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		l->armed = 0;
+	if (res >= 0) {
+		if (w->stopping)
+			close(res);
+		else
+			rlb_session_accept(l, res);
+		if (w->nsessions >= w->max_sessions)
+			pause_accept(l);
+	} else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+		/* Out of descriptors: back off to the next tick instead of spinning. */
+		rlb_log("accept on %s: %s; pausing accepts", l->fe->listen_text, strerror(-res));
+		l->paused = 1;
+	} else if (res != -ECANCELED && !l->armed) {
+		l->paused = 1;
+	}
+}
+
+/* A session was freed: accepts paused for max_connections may resume. */
+void rlb_session_done(struct worker *w)
+{
+	size_t i;
+
+	if (w->stopping || w->nsessions >= w->max_sessions)
+		return;
+	for (i = 0; i < w->cfg->num_frontends; i++)
+		if (w->listeners[i].paused && !w->listeners[i].armed)
+			arm_accept(&w->listeners[i]);
+}
+
+static void arm_tick(struct worker *w)
+{
+	struct io_uring_sqe *sqe = rlb_sqe(w);
+
+	w->tick_ts.tv_sec = 0;
+	w->tick_ts.tv_nsec = RLB_TICK_MS * 1000000LL;
+	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, rlb_ud(w, OP_TICK));
+}
+
+static void arm_wake(struct worker *w)
+{
+	struct io_uring_sqe *sqe = rlb_sqe(w);
+
+	io_uring_prep_read(sqe, w->wake_fd, &w->wake_val, sizeof(w->wake_val), 0);
+	io_uring_sqe_set_data64(sqe, rlb_ud((char *)w + 8, OP_WAKE));
+}
+
+static void update_clock(struct worker *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	w->now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	w->now_ms = w->now_us / 1000u;
+}
+
+/* SIGTERM: stop accepting, close idle keep-alive connections, and let the
+ * requests in flight finish until drain_timeout. */
+static void begin_drain(struct worker *w)
+{
+	struct rlb_list *it, *next;
+	size_t i;
+
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
+	for (i = 0; i < w->cfg->num_frontends; i++) {
+		struct listener *l = &w->listeners[i];
+
+		pause_accept(l);
+		close(l->fd);
+		l->fd = -1;
+	}
+	for (it = w->sessions.next; it != &w->sessions; it = next) {
+		next = it->next;
+		rlb_session_drain(rlb_container_of(it, struct session, link));
+	}
+}
+
+static void on_tick(struct worker *w)
+{
+	size_t i;
+
+	rlb_timers_run(w);
+	for (i = 0; i < w->cfg->num_frontends && !w->stopping; i++)
+		if (w->listeners[i].paused && !w->listeners[i].armed && w->nsessions < w->max_sessions)
+			arm_accept(&w->listeners[i]);
+	arm_tick(w);
+}
+
+/* Destroys a conn whose teardown is complete. */
+static void conn_destroy(struct conn *c)
+{
+	if (c->kind == CONN_CLIENT)
+		rlb_session_free((struct session *)c);
+	else
+		rlb_upstream_free((struct upstream *)c);
+}
+
+static void conn_event(struct conn *c, enum rlb_op op, int res, unsigned flags)
+{
+	c->inflight--;
+	if (op == OP_RECV && (flags & IORING_CQE_F_MORE))
+		c->inflight++; /* a multishot recv goes on */
+	if (c->closing) {
+		if (op == OP_SEND)
+			rlb_conn_on_send(c, res < 0 ? res : -ECANCELED);
+		else if (op == OP_RECV) {
+			rlb_conn_on_recv(c, res, flags);
+		}
+		if (c->inflight == 0)
+			conn_destroy(c);
+		return;
+	}
+	switch (op) {
+	case OP_RECV:
+		rlb_conn_on_recv(c, res, flags);
+		break;
+	case OP_SEND:
+		if (rlb_conn_on_send(c, res) == 0)
+			return; /* the rest of a short send is on its way */
+		break;
+	case OP_CONNECT:
+		rlb_upstream_on_connect((struct upstream *)c, res);
+		return;
+	default:
+		return; /* a flow-control cancel completed */
+	}
+	if (c->kind == CONN_CLIENT)
+		rlb_session_pump((struct session *)c);
+	else if (((struct upstream *)c)->s != NULL)
+		rlb_session_pump(((struct upstream *)c)->s);
+	else
+		rlb_upstream_on_idle_event((struct upstream *)c);
+}
+
+static void dispatch(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	enum rlb_op op = (enum rlb_op)(ud & OP_MASK);
+	void *ptr = (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
+
+	switch (op) {
+	case OP_IGNORE:
+		break;
+	case OP_ACCEPT:
+		on_accept(ptr, cqe->res, cqe->flags);
+		break;
+	case OP_TICK:
+		on_tick(w);
+		break;
+	case OP_WAKE:
+		begin_drain(w);
+		break;
+	default:
+		conn_event(ptr, op, cqe->res, cqe->flags);
+		break;
+	}
+}
+
+/* Re-arms connections that ran out of buffers, now that some came back. */
+static void feed_starved(struct worker *w)
+{
+	while (!rlb_list_empty(&w->starved)) {
+		struct conn *c = rlb_container_of(w->starved.next, struct conn, starved_link);
+
+		rlb_list_del(&c->starved_link);
+		c->starved = 0;
+		rlb_conn_flow_control(c);
+	}
+}
+
+static void run_loop(struct worker *w)
+{
+	while (!(w->stopping && (w->nsessions == 0 || w->now_ms >= w->drain_deadline_ms))) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		int rc;
+
+		rc = io_uring_submit_and_wait(&w->ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+			rlb_log("worker %d: io_uring_submit_and_wait: %s", w->id, strerror(-rc));
+			break;
+		}
+		update_clock(w);
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			dispatch(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+		if (w->buf_added) {
+			io_uring_buf_ring_advance(w->br, (int)w->buf_added);
+			w->buf_added = 0;
+			feed_starved(w);
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int rc = setup_ring(w);
+
+	if (rc < 0) {
+		rlb_log("worker %d: io_uring setup failed: %s", w->id, strerror(-rc));
+		return NULL;
+	}
+	rc = setup_buffers(w);
+	if (rc < 0) {
+		rlb_log("worker %d: provided buffer ring: %s", w->id, strerror(-rc));
+		return NULL;
+	}
+	update_clock(w);
+	for (size_t i = 0; i < w->cfg->num_frontends; i++)
+		arm_accept(&w->listeners[i]);
+	arm_tick(w);
+	arm_wake(w);
+	run_loop(w);
+	io_uring_queue_exit(&w->ring);
+	return NULL;
+}
+
+static int create_balancers(struct worker *w)
+{
+	const struct rlb_config *cfg = w->cfg;
+	size_t i;
+	int rc;
+
+	w->balancers = calloc(cfg->num_backends, sizeof(*w->balancers));
+	w->pools = calloc(cfg->num_backends, sizeof(*w->pools));
+	if (w->balancers == NULL || w->pools == NULL)
+		return -ENOMEM;
+	for (i = 0; i < cfg->num_backends; i++) {
+		struct rlb_backend *be = &cfg->backends[i];
+
+		rc = be->balancer->create(be, &w->balancers[i]);
+		if (rc < 0)
+			return rc;
+		w->balancers[i]->ops = be->balancer;
+		w->balancers[i]->backend = be;
+		w->pools[i] = calloc(be->num_servers, sizeof(struct server_pool));
+		if (w->pools[i] == NULL)
+			return -ENOMEM;
+		for (size_t j = 0; j < be->num_servers; j++)
+			rlb_list_init(&w->pools[i][j].idle);
+	}
+	return 0;
+}
+
+/* Sets up everything that can fail with a clear message before the thread
+ * starts: listening sockets (a busy port is reported at start, not later). */
+int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg)
+{
+	size_t i;
+	int rc;
+
+	w->id = id;
+	w->cfg = cfg;
+	w->max_sessions = (cfg->max_connections + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
+	rlb_list_init(&w->sessions);
+	rlb_list_init(&w->starved);
+	w->listeners = calloc(cfg->num_frontends, sizeof(*w->listeners));
+	if (w->listeners == NULL)
+		return -ENOMEM;
+	for (i = 0; i < cfg->num_frontends; i++) {
+		w->listeners[i] = (struct listener){ .w = w, .fe = &cfg->frontends[i], .fd = -1 };
+		rc = open_listener(&w->listeners[i]);
+		if (rc < 0) {
+			rlb_log("listen on %s: %s", cfg->frontends[i].listen_text, strerror(-rc));
+			return rc;
+		}
+	}
+	rc = create_balancers(w);
+	if (rc < 0)
+		return rc;
+	w->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->wake_fd < 0)
+		return -errno;
+	rc = pthread_create(&w->thread, NULL, worker_main, w);
+	return -rc;
+}
+
+/* Called from the main thread on SIGTERM/SIGINT. */
+void rlb_worker_stop(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake_fd, &one, sizeof(one)) < 0)
+		rlb_log("worker %d: wake: %s", w->id, strerror(errno));
+}
+
+void rlb_worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Test and demo backend: a small HTTP/1.1 server (Python standard library only).
+
+Usage: backend.py NAME PORT [--host 127.0.0.1]
+
+Every response carries `X-Server: NAME`, so tests and the demo can see which
+server answered. Endpoints:
+  /                      "hello from NAME"
+  /slow?ms=N             answers after N milliseconds
+  /status/N              answers with status N
+  /bytes?n=N[&chunked=1] N bytes of body, streamed in 64 KiB writes
+  /echo                  the request body back (Content-Length or chunked in)
+  /headers               the request head back, as received
+  /close                 answers with Connection: close and closes
+  /continue              reads the body after a 100 Continue, answers its length
+  /ws                    101 Switching Protocols, then echoes raw bytes
+  /garbage               an invalid response
+  /die                   closes the connection in the middle of a response
+"""
+import argparse
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlparse
+
+CHUNK = 65536
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ringlb-test-backend"
+
+    def log_message(self, *args):  # quiet: tests read their own output
+        pass
+
+    def read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def reply(self, status, body, extra=()):
+        self.send_response(status)
+        self.send_header("X-Server", self.server.name)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_any(self):
+        url = urlparse(self.path)
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        path = url.path
+        if path == "/continue":
+            self.send_response_only(100)
+            self.end_headers()
+            self.wfile.flush()
+        body = self.read_body() if path != "/ws" else b""
+        if path == "/slow":
+            time.sleep(int(q.get("ms", "100")) / 1000.0)
+            return self.reply(200, b"slow from %s\n" % self.server.name.encode())
+        if path.startswith("/status/"):
+            return self.reply(int(path.split("/")[2]), b"status\n")
+        if path == "/bytes":
+            return self.send_bytes(int(q.get("n", "0")), q.get("chunked") == "1")
+        if path in ("/echo", "/continue"):
+            return self.reply(200, body if path == "/echo" else str(len(body)).encode())
+        if path == "/headers":
+            return self.reply(200, self.raw_requestline + bytes(self.headers))
+        if path == "/close":
+            self.close_connection = True
+            return self.reply(200, b"bye\n", [("Connection", "close")])
+        if path == "/ws":
+            return self.websocket_echo()
+        if path == "/garbage":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello")
+            self.close_connection = True
+            return
+        if path == "/die":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        return self.reply(200, b"hello from %s\n" % self.server.name.encode())
+
+    def send_bytes(self, n, chunked):
+        self.send_response(200)
+        self.send_header("X-Server", self.server.name)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(n))
+        self.end_headers()
+        block = b"x" * CHUNK
+        left = n
+        while left > 0:
+            part = block[: min(CHUNK, left)]
+            if chunked:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            else:
+                self.wfile.write(part)
+            left -= len(part)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def websocket_echo(self):
+        self.send_response(101)
+        self.send_header("Upgrade", self.headers.get("Upgrade", "websocket"))
+        self.send_header("Connection", "Upgrade")
+        self.end_headers()
+        self.wfile.flush()
+        while True:
+            data = self.connection.recv(65536)
+            if not data:
+                break
+            self.connection.sendall(data)
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = handle_any
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+
+def serve(name, port, host="127.0.0.1"):
+    srv = Server((host, port), Handler)
+    srv.name = name
+    return srv
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("name")
+    ap.add_argument("port", type=int)
+    ap.add_argument("--host", default="127.0.0.1")
+    a = ap.parse_args()
+    srv = serve(a.name, a.port, a.host)
+    print("backend %s listening on %s:%d" % (a.name, a.host, a.port), flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
