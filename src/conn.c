@@ -98,6 +98,7 @@ void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
 	if (res > 0) {
 		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
 
+		w->bufref[bid] = 1; /* the inbound queue's reference */
 		if (inq_push(c, w->bufmem + (size_t)bid * RLB_BUF_SIZE, (uint32_t)res, bid) < 0) {
 			rlb_buf_unref(w, bid);
 			c->err = -ENOMEM;

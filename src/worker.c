@@ -153,9 +153,12 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 		/* Out of descriptors: back off to the next tick instead of spinning. */
 		rlb_log("accept on %s: %s; pausing accepts", l->fe->listen_text, strerror(-res));
 		l->paused = 1;
-	} else if (res != -ECANCELED && !l->armed) {
-		l->paused = 1;
+	} else if (res != -ECANCELED) {
+		rlb_log("accept on %s: %s", l->fe->listen_text, strerror(-res));
 	}
+	/* A multishot accept may end at any time; post a new one unless paused. */
+	if (!l->armed && !l->paused && !w->stopping)
+		arm_accept(l);
 }
 
 /* A session was freed: accepts paused for max_connections may resume. */
@@ -283,6 +286,7 @@ static void dispatch(struct worker *w, struct io_uring_cqe *cqe)
 	uint64_t ud = cqe->user_data;
 	enum rlb_op op = (enum rlb_op)(ud & OP_MASK);
 	void *ptr = (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
+
 
 	switch (op) {
 	case OP_IGNORE:

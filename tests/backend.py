@@ -12,7 +12,7 @@ server answered. Endpoints:
   /echo                  the request body back (Content-Length or chunked in)
   /headers               the request head back, as received
   /close                 answers with Connection: close and closes
-  /continue              reads the body after a 100 Continue, answers its length
+  /continue              answers the body length (Python sends 100 Continue itself)
   /ws                    101 Switching Protocols, then echoes raw bytes
   /garbage               an invalid response
   /die                   closes the connection in the middle of a response
@@ -30,25 +30,39 @@ CHUNK = 65536
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # head and body are separate writes: avoid the 40 ms delayed-ACK stall
     server_version = "ringlb-test-backend"
 
     def log_message(self, *args):  # quiet: tests read their own output
         pass
 
-    def read_body(self):
-        te = self.headers.get("Transfer-Encoding", "")
-        if "chunked" in te.lower():
-            out = bytearray()
+    def read_body(self, keep=True):
+        """The request body (or, with keep=False, its length, read in 64 KiB steps)."""
+        out, count = bytearray(), 0
+
+        def take(n):
+            nonlocal count
+            while n > 0:
+                part = self.rfile.read(min(n, CHUNK))
+                if not part:
+                    raise ConnectionError("body cut short")
+                count += len(part)
+                n -= len(part)
+                if keep:
+                    out.extend(part)
+
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             while True:
                 size = int(self.rfile.readline().split(b";")[0], 16)
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
-                    return bytes(out)
-                out += self.rfile.read(size)
+                    break
+                take(size)
                 self.rfile.readline()
-        n = int(self.headers.get("Content-Length", "0") or 0)
-        return self.rfile.read(n) if n else b""
+        else:
+            take(int(self.headers.get("Content-Length", "0") or 0))
+        return bytes(out) if keep else count
 
     def reply(self, status, body, extra=()):
         self.send_response(status)
@@ -65,9 +79,7 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path
         if path == "/continue":
-            self.send_response_only(100)
-            self.end_headers()
-            self.wfile.flush()
+            return self.reply(200, str(self.read_body(keep=False)).encode())
         body = self.read_body() if path != "/ws" else b""
         if path == "/slow":
             time.sleep(int(q.get("ms", "100")) / 1000.0)
@@ -76,8 +88,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(int(path.split("/")[2]), b"status\n")
         if path == "/bytes":
             return self.send_bytes(int(q.get("n", "0")), q.get("chunked") == "1")
-        if path in ("/echo", "/continue"):
-            return self.reply(200, body if path == "/echo" else str(len(body)).encode())
+        if path == "/echo":
+            return self.reply(200, body)
         if path == "/headers":
             return self.reply(200, self.raw_requestline + bytes(self.headers))
         if path == "/close":
@@ -133,9 +145,28 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """Counts connections, so tests can see pooling and idle closes."""
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024
+    idle_timeout = None  # seconds a keep-alive connection may idle, None: forever
+
+    def __init__(self, *args, **kwargs):
+        self.accepted = 0
+        self.closed = 0
+        self.lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self.lock:
+            self.accepted += 1
+        request.settimeout(self.idle_timeout)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        super().shutdown_request(request)
+        with self.lock:
+            self.closed += 1
 
 
 def serve(name, port, host="127.0.0.1"):
