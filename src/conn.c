@@ -22,7 +22,7 @@ void rlb_conn_arm_recv(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->recv_armed || c->closing || c->eof)
+	if (c->recv_armed || c->closing || c->eof || !c->readable)
 		return;
 	sqe = rlb_sqe(c->w);
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);

@@ -45,6 +45,7 @@ void rlb_session_accept(struct listener *l, int fd)
 		return;
 	}
 	rlb_conn_init(&s->c, w, fd, CONN_CLIENT);
+	s->c.readable = 1;
 	s->fe = l->fe;
 	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) == 0) {
 		const void *a = s->peer.ss_family == AF_INET6 ?

@@ -185,6 +185,7 @@ void rlb_upstream_on_connect(struct upstream *u, int res)
 		return;
 	}
 	u->connected = 1;
+	u->c.readable = 1;
 	rlb_conn_arm_recv(&u->c);
 	rlb_session_pump(u->s);
 }

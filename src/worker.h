@@ -86,6 +86,7 @@ struct conn {
 	uint8_t closing : 1;
 	uint8_t eof : 1;        /* the peer closed (or recv failed: see err) */
 	uint8_t send_busy : 1;
+	uint8_t readable : 1;   /* connected: flow control may post a recv */
 	int err;                /* first socket error, negative errno */
 	uint32_t inflight;
 	struct worker *w;

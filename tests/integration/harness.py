@@ -1,0 +1,213 @@
+"""Integration harness: real ringlb binary, real backends, real sockets, loopback only.
+
+Every wait is a wait-for-condition with a deadline; nothing sleeps blindly.
+"""
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import backend  # noqa: E402
+
+BINARY = os.path.join(ROOT, "build", "ringlb")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout=5.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Backends:
+    """N test backends in this process, each on its own thread."""
+
+    def __init__(self, n, idle_timeout=None):
+        self.servers = []
+        for i in range(n):
+            srv = backend.serve("s%d" % (i + 1), free_port())
+            srv.idle_timeout = idle_timeout
+            threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+            self.servers.append(srv)
+
+    def port(self, i):
+        return self.servers[i].server_address[1]
+
+    def lines(self, weights=None):
+        """server lines for config(): (name, port, options)."""
+        return [("s%d" % (i + 1), self.port(i), " weight=%d" % weights[i] if weights else "")
+                for i in range(len(self.servers))]
+
+    def stop(self):
+        for s in self.servers:
+            s.shutdown()
+            s.server_close()
+
+
+class Ringlb:
+    """The real binary with a generated config; stops itself at close()."""
+
+    def __init__(self, config_text):
+        self.port = free_port()
+        fd, self.config = tempfile.mkstemp(suffix=".ini")
+        with os.fdopen(fd, "w") as f:
+            f.write(config_text.replace("@PORT@", str(self.port)))
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([BINARY, "-c", self.config], stdout=self.log, stderr=self.log)
+        wait_for(self.listening, what="ringlb to listen")
+
+    def listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("ringlb exited: " + self.output())
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def rss_peak_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.unlink(self.config)
+
+
+def config(servers, balance="round_robin", backend_extra="", frontend_extra="", workers=1):
+    lines = ["[global]", "workers = %d" % workers, "drain_timeout = 5s", "",
+             "[frontend main]", "listen = 127.0.0.1:@PORT@", "backend = app", frontend_extra, "",
+             "[backend app]", "balance = " + balance, "timeout_connect = 1s", backend_extra]
+    lines += ["server = %s 127.0.0.1:%d%s" % s for s in servers]
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def proxy(n_backends=3, weights=None, idle_timeout=None, extra_servers=(), **kw):
+    """Backends plus a ringlb in front of them: yields (ringlb, backends)."""
+    be = Backends(n_backends, idle_timeout=idle_timeout)
+    lb = None
+    try:
+        lb = Ringlb(config(be.lines(weights) + list(extra_servers), **kw))
+        yield lb, be
+    finally:
+        if lb:
+            lb.close()
+        be.stop()
+
+
+class Client:
+    """A raw HTTP/1.1 client that sees exactly the bytes on the wire."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise EOFError("connection closed")
+        self.buf += d
+
+    def response(self, head_request=False):
+        """Reads one response; returns (status, headers dict lowercased, body)."""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        if head_request or status in (204, 304) or 100 <= status < 200:
+            return status, headers, b""
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            return status, headers, self._chunked()
+        if "content-length" in headers:
+            n = int(headers["content-length"])
+            while len(self.buf) < n:
+                self._fill()
+            body, self.buf = self.buf[:n], self.buf[n:]
+            return status, headers, body
+        while True:
+            try:
+                self._fill()
+            except EOFError:
+                body, self.buf = self.buf, b""
+                return status, headers, body
+
+    def _chunked(self):
+        out = b""
+        while True:
+            while b"\r\n" not in self.buf:
+                self._fill()
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            size = int(line.split(b";")[0], 16)
+            while len(self.buf) < size + 2:
+                self._fill()
+            out, self.buf = out + self.buf[:size], self.buf[size + 2:]
+            if size == 0:
+                return out
+
+    def closed(self):
+        """True once the peer has closed (reads until EOF, within the timeout)."""
+        try:
+            while True:
+                d = self.sock.recv(65536)
+                if not d:
+                    return True
+                self.buf += d
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def request(port, raw):
+    """Sends raw request bytes on a new connection; returns the first response."""
+    c = Client(port)
+    c.send(raw)
+    try:
+        return c.response()
+    finally:
+        c.close()
+
+
+def get(port, path="/", headers=""):
+    return request(port, ("GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (path, headers)).encode())

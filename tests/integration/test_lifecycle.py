@@ -1,0 +1,78 @@
+"""Process lifecycle: config checking, graceful shutdown, several workers."""
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+
+from harness import BINARY, Client, get, proxy, wait_for
+
+BAD_CONFIGS = [
+    ("[global]\nworkerz = 1\n", 2, "unknown key 'workerz' in [global]"),
+    ("[frontend a]\nlisten = 127.0.0.1:1\nbackend = b\n[backend b]\nbalance = magic\n", 5,
+     "balance: unknown algorithm 'magic'"),
+    ("[frontend a]\nlisten = 127.0.0.1:1\nbackend = nope\n[backend b]\nserver = x 127.0.0.1:2\n", 3,
+     "unknown backend 'nope'"),
+    ("[frontend a]\nlisten = 300.0.0.1:1\n", 2, "listen: invalid address"),
+    ("[frontend a]\ntimeout_client = 5h\n", 2, "timeout_client: invalid duration '5h'"),
+    ("[sideways]\nx = 1\n", 2, "unknown section [sideways]"),
+    ("[backend b]\nserver = x 127.0.0.1:2 weight=-1\n", 2, "server weight"),
+    ("[backend b]\nserver = x\n", 2, "server: expected"),
+]
+
+
+def check(text):
+    fd, path = tempfile.mkstemp(suffix=".ini")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    try:
+        p = subprocess.run([BINARY, "-t", "-c", path], capture_output=True, text=True, timeout=10)
+        return p.returncode, p.stdout + p.stderr, path
+    finally:
+        os.unlink(path)
+
+
+def test_bad_configs_are_refused_with_file_line_key():
+    for text, line, message in BAD_CONFIGS:
+        rc, out, path = check(text)
+        assert rc != 0, text
+        assert "%s:%d: " % (path, line) in out and message in out, (text, out)
+
+
+def test_demo_config_checks_ok():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([BINARY, "-t", "-c", os.path.join(root, "configs", "demo.ini")],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "configuration OK" in p.stdout
+
+
+def test_sigterm_drains_in_flight_requests():
+    with proxy(1) as (lb, _):
+        idle = Client(lb.port)
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", get(lb.port, "/slow?ms=700")))
+        t.start()
+        wait_for(lambda: _has_active_request(lb), what="the slow request to reach the proxy")
+        lb.proc.send_signal(signal.SIGTERM)
+        assert idle.closed(), "idle keep-alive connection not closed on drain"
+        t.join(10)
+        status, h, body = result["r"]
+        assert status == 200 and body.startswith(b"slow") and h["connection"] == "close"
+        assert lb.proc.wait(10) == 0
+
+
+def _has_active_request(lb):
+    # The slow request is in flight once the proxy holds an upstream connection.
+    out = subprocess.run(["ss", "-tnp"], capture_output=True, text=True).stdout
+    return any("pid=%d," % lb.proc.pid in line and ":%d " % lb.port not in line
+               for line in out.splitlines() if "ESTAB" in line)
+
+
+def test_several_workers_share_the_load():
+    with proxy(2, workers=2) as (lb, _):
+        clients = [Client(lb.port) for _ in range(8)]
+        for c in clients:
+            for _ in range(5):
+                c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert c.response()[0] == 200
+        assert lb.output().count("2 worker(s) running") == 1
