@@ -23,6 +23,7 @@ struct loader {
 	const char *path;
 	FILE *f;
 	int line;            /* line the reader handed to inih last */
+	int section_line;    /* line of the last [section] header */
 	int failed;
 	char *err;
 	size_t errlen;
@@ -166,7 +167,7 @@ static int open_section(struct loader *ld, const char *section)
 
 		if (fe == NULL)
 			return -ENOMEM;
-		fe->line = ld->line;
+		fe->line = ld->section_line;
 		fe->timeout_client_ms = 30000;
 		fe->max_header_bytes = 16384;
 		fe->max_uri_bytes = 8192;
@@ -180,7 +181,7 @@ static int open_section(struct loader *ld, const char *section)
 
 		if (be == NULL)
 			return -ENOMEM;
-		be->line = ld->line;
+		be->line = ld->section_line;
 		be->balancer = rlb_balancer_find("round_robin");
 		be->timeout_connect_ms = 2000;
 		be->timeout_server_ms = 30000;
@@ -373,6 +374,8 @@ static char *read_line(char *str, int num, void *stream)
 	if (s == NULL)
 		return NULL;
 	ld->line++;
+	if (s[strspn(s, " \t")] == '[')
+		ld->section_line = ld->line;
 	if (strchr(s, '\n') == NULL && !feof(ld->f)) {
 		error_at(ld, "line longer than %d characters", num - 2);
 		return NULL;

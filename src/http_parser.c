@@ -109,7 +109,7 @@ static ssize_t fail(struct rlb_http_msg *m, int status, const char *why, ssize_t
 
 /* State carried across header lines for framing decisions. */
 struct framing {
-	int te_seen, te_chunked_last, te_chunked_seen, cl_seen, host_seen;
+	int te_seen, te_chunked_last, te_chunked_seen, te_chunked_early, cl_seen, host_seen;
 	const char *error;
 };
 
@@ -133,12 +133,10 @@ static int te_element(const char *tok, size_t len, void *arg)
 {
 	struct framing *f = arg;
 
-	if (f->te_chunked_seen) {
-		f->error = "chunked is not the final transfer coding";
-		return 1;
-	}
+	if (f->te_chunked_seen)
+		f->te_chunked_early = 1; /* a coding after chunked */
 	f->te_chunked_last = rlb_http_token_eq(tok, len, "chunked");
-	f->te_chunked_seen = f->te_chunked_last;
+	f->te_chunked_seen |= f->te_chunked_last;
 	return 0;
 }
 
@@ -280,16 +278,15 @@ static void msg_reset(struct rlb_http_msg *m)
 	m->error = NULL;
 }
 
-/* Common first step: skip leading CRLFs (requests only), find the end of the
+/* Common first step: skip leading CRLFs (RFC 9112 2.2), find the end of the
  * head and enforce the size limit. Returns the head end or a negative errno. */
 static ssize_t locate_head(const char *buf, size_t len, size_t last_len, size_t *start,
-			   int skip_crlf, const struct rlb_http_limits *lim, struct rlb_http_msg *m,
-			   int too_big_status)
+			   const struct rlb_http_limits *lim, struct rlb_http_msg *m, int too_big_status)
 {
 	size_t s = 0;
 	ssize_t end;
 
-	while (skip_crlf && s + 1 < len && buf[s] == '\r' && buf[s + 1] == '\n')
+	while (s + 1 < len && buf[s] == '\r' && buf[s + 1] == '\n')
 		s += 2;
 	*start = s;
 	end = find_head_end(buf, len, s, last_len);
@@ -304,6 +301,21 @@ static ssize_t locate_head(const char *buf, size_t len, size_t last_len, size_t 
 	return end;
 }
 
+/* RTSP-only methods (RFC 7826) have no meaning in HTTP; llhttp refuses them
+ * too. Other extension methods are tokens and pass (WebDAV, PURGE, ...). */
+static int is_rtsp_method(const char *m, size_t len)
+{
+	static const char *const rtsp[] = { "ANNOUNCE", "DESCRIBE", "GET_PARAMETER", "PAUSE", "PLAY",
+					    "PLAY_NOTIFY", "RECORD", "REDIRECT", "SETUP",
+					    "SET_PARAMETER", "TEARDOWN", NULL };
+	int i;
+
+	for (i = 0; rtsp[i]; i++)
+		if (strlen(rtsp[i]) == len && memcmp(rtsp[i], m, len) == 0)
+			return 1;
+	return 0;
+}
+
 static ssize_t parse_request_line(const char *buf, size_t p, size_t end,
 				  const struct rlb_http_limits *lim, struct rlb_http_msg *m)
 {
@@ -316,6 +328,8 @@ static ssize_t parse_request_line(const char *buf, size_t p, size_t end,
 		return fail(m, 400, "invalid method", -EBADMSG);
 	m->method = buf + p;
 	m->method_len = (uint32_t)(i - p);
+	if (m->method_len >= 4 && is_rtsp_method(m->method, m->method_len))
+		return fail(m, 400, "RTSP method in an HTTP request", -EBADMSG);
 	p = ++i;
 	while (i < end && is_target_char((unsigned char)buf[i]))
 		i++;
@@ -344,7 +358,7 @@ ssize_t rlb_http_parse_request(const char *buf, size_t len, size_t last_len,
 	ssize_t end, p;
 
 	msg_reset(m);
-	end = locate_head(buf, len, last_len, &start, 1, lim, m, 431);
+	end = locate_head(buf, len, last_len, &start, lim, m, 431);
 	if (end < 0)
 		return end;
 	p = parse_request_line(buf, start, (size_t)end, lim, m);
@@ -357,7 +371,7 @@ ssize_t rlb_http_parse_request(const char *buf, size_t len, size_t last_len,
 		return fail(m, 400, "both Content-Length and Transfer-Encoding", -EBADMSG);
 	if (f.te_seen && m->minor_version == 0)
 		return fail(m, 400, "Transfer-Encoding in HTTP/1.0", -EBADMSG);
-	if (f.te_seen && !f.te_chunked_last)
+	if (f.te_seen && (!f.te_chunked_last || f.te_chunked_early))
 		return fail(m, 400, "final transfer coding is not chunked", -EBADMSG);
 	if (m->minor_version == 1 && !f.host_seen)
 		return fail(m, 400, "missing Host", -EBADMSG);
@@ -400,7 +414,7 @@ ssize_t rlb_http_parse_response(const char *buf, size_t len, size_t last_len,
 	ssize_t end, p;
 
 	msg_reset(m);
-	end = locate_head(buf, len, last_len, &start, 0, lim, m, 502);
+	end = locate_head(buf, len, last_len, &start, lim, m, 502);
 	if (end < 0)
 		return end;
 	p = parse_status_line(buf, start, (size_t)end, m);
@@ -414,7 +428,7 @@ ssize_t rlb_http_parse_response(const char *buf, size_t len, size_t last_len,
 	if (head_request || m->status < 200 || m->status == 204 || m->status == 304)
 		m->body = RLB_BODY_NONE;
 	else if (f.te_seen)
-		m->body = f.te_chunked_last ? RLB_BODY_CHUNKED : RLB_BODY_EOF;
+		m->body = f.te_chunked_last && !f.te_chunked_early ? RLB_BODY_CHUNKED : RLB_BODY_EOF;
 	else if (f.cl_seen)
 		m->body = m->content_length > 0 ? RLB_BODY_LENGTH : RLB_BODY_NONE;
 	else
@@ -426,7 +440,13 @@ ssize_t rlb_http_parse_response(const char *buf, size_t len, size_t last_len,
 enum {
 	CH_SIZE,         /* first hex digit of a chunk size */
 	CH_SIZE_MORE,    /* more hex digits, ';' or CR */
-	CH_EXT,          /* chunk extension up to CR */
+	CH_EXT_NAME_START, /* chunk-ext = *( ";" name [ "=" ( token / quoted-string ) ] ) */
+	CH_EXT_NAME,
+	CH_EXT_VAL_START,
+	CH_EXT_VAL_TOKEN,
+	CH_EXT_QUOTED,
+	CH_EXT_QUOTED_ESC,
+	CH_EXT_AFTER_QUOTE,
 	CH_SIZE_LF,
 	CH_DATA,
 	CH_DATA_CR,
@@ -447,6 +467,49 @@ static int hexval(unsigned char c)
 	return -1;
 }
 
+/* One byte of a chunk extension, strictly by RFC 9112 7.1.1 (no whitespace:
+ * lenient extension parsing is a known desync vector). Returns 0 or -EBADMSG. */
+static int chunk_ext_byte(struct rlb_chunked *c, unsigned char ch)
+{
+	switch (c->state) {
+	case CH_EXT_NAME_START:
+	case CH_EXT_VAL_START:
+		if (c->state == CH_EXT_VAL_START && ch == '"')
+			c->state = CH_EXT_QUOTED;
+		else if (is_tchar(ch))
+			c->state = c->state == CH_EXT_NAME_START ? CH_EXT_NAME : CH_EXT_VAL_TOKEN;
+		else
+			return -EBADMSG;
+		return 0;
+	case CH_EXT_NAME:
+	case CH_EXT_VAL_TOKEN:
+	case CH_EXT_AFTER_QUOTE:
+		if (ch == ';')
+			c->state = CH_EXT_NAME_START;
+		else if (ch == '=' && c->state == CH_EXT_NAME)
+			c->state = CH_EXT_VAL_START;
+		else if (ch == '\r')
+			c->state = CH_SIZE_LF;
+		else if (c->state == CH_EXT_AFTER_QUOTE || !is_tchar(ch))
+			return -EBADMSG;
+		return 0;
+	case CH_EXT_QUOTED:
+		if (ch == '"')
+			c->state = CH_EXT_AFTER_QUOTE;
+		else if (ch == '\\')
+			c->state = CH_EXT_QUOTED_ESC;
+		else if (!is_value_char(ch))
+			return -EBADMSG;
+		return 0;
+	case CH_EXT_QUOTED_ESC:
+		if (!is_value_char(ch))
+			return -EBADMSG;
+		c->state = CH_EXT_QUOTED;
+		return 0;
+	}
+	return -EBADMSG;
+}
+
 /* One byte of the line-oriented states; returns 0 or -EBADMSG. */
 static int chunk_line_byte(struct rlb_chunked *c, unsigned char ch)
 {
@@ -464,18 +527,12 @@ static int chunk_line_byte(struct rlb_chunked *c, unsigned char ch)
 			c->left = (c->left << 4) | (uint64_t)h;
 			c->state = CH_SIZE_MORE;
 		} else if (c->state == CH_SIZE_MORE && ch == ';') {
-			c->state = CH_EXT;
+			c->state = CH_EXT_NAME_START;
 		} else if (c->state == CH_SIZE_MORE && ch == '\r') {
 			c->state = CH_SIZE_LF;
 		} else {
 			return -EBADMSG;
 		}
-		return 0;
-	case CH_EXT:
-		if (ch == '\r')
-			c->state = CH_SIZE_LF;
-		else if (!is_value_char(ch))
-			return -EBADMSG;
 		return 0;
 	case CH_TRAILER_START:
 		if (ch == '\r')
@@ -492,7 +549,7 @@ static int chunk_line_byte(struct rlb_chunked *c, unsigned char ch)
 			return -EBADMSG;
 		return 0;
 	}
-	return -EBADMSG;
+	return chunk_ext_byte(c, ch);
 }
 
 /* The LF states; returns 0 or -EBADMSG. */

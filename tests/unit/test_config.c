@@ -1,0 +1,171 @@
+/* Config loading: defaults, every key, and FILE:LINE errors naming the key. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ringlb/balancer.h"
+#include "ringlb/config.h"
+
+static char path[64];
+static char err[512];
+
+static int load(const char *text, struct rlb_config *cfg)
+{
+	int fd;
+
+	strcpy(path, "/tmp/rlb-test-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	err[0] = '\0';
+	fd = rlb_config_load(path, cfg, err, sizeof(err));
+	unlink(path);
+	return fd;
+}
+
+static void expect_error(const char *text, int line, const char *message)
+{
+	struct rlb_config cfg;
+	char where[96];
+
+	assert_int_equal(load(text, &cfg), -EINVAL);
+	snprintf(where, sizeof(where), "%s:%d: ", path, line);
+	if (strstr(err, where) == NULL || strstr(err, message) == NULL)
+		fail_msg("want '%s%s', got '%s'", where, message, err);
+}
+
+static const char *good =
+	"[global]\nworkers = 2\nmax_connections = 500\ndrain_timeout = 1500ms\n"
+	"[frontend web]\nlisten = 127.0.0.1:8080\nbackend = app ; comment\ntimeout_client = 1m\n"
+	"max_header_size = 8192\nmax_uri_size = 4096\n"
+	"[backend app]\nbalance = round_robin\ntimeout_connect = 250ms\ntimeout_server = 3s\n"
+	"retries = 4\npool_max_idle = 7\npool_idle_timeout = 2s\n"
+	"server = a 127.0.0.1:9001 weight=3\nserver = b [::1]:9002\n";
+
+static void test_all_keys(void **state)
+{
+	struct rlb_config cfg;
+	struct rlb_backend *be;
+
+	(void)state;
+	assert_int_equal(load(good, &cfg), 0);
+	assert_int_equal(cfg.workers, 2);
+	assert_int_equal(cfg.max_connections, 500);
+	assert_int_equal(cfg.drain_timeout_ms, 1500);
+	assert_int_equal(cfg.num_frontends, 1);
+	assert_int_equal(cfg.frontends[0].timeout_client_ms, 60000);
+	assert_int_equal(cfg.frontends[0].max_header_bytes, 8192);
+	assert_int_equal(cfg.frontends[0].max_uri_bytes, 4096);
+	be = cfg.frontends[0].backend;
+	assert_non_null(be);
+	assert_string_equal(be->name, "app");
+	assert_ptr_equal(be->balancer, rlb_balancer_find("round_robin"));
+	assert_int_equal(be->timeout_connect_ms, 250);
+	assert_int_equal(be->timeout_server_ms, 3000);
+	assert_int_equal(be->retries, 4);
+	assert_int_equal(be->pool_max_idle, 7);
+	assert_int_equal(be->pool_idle_timeout_ms, 2000);
+	assert_int_equal(be->num_servers, 2);
+	assert_int_equal(be->servers[0].weight, 3);
+	assert_int_equal(be->servers[1].weight, 1);
+	assert_int_equal(be->servers[1].index, 1);
+	assert_ptr_equal(be->servers[1].backend, be);
+	assert_int_equal(be->servers[1].addr.ss_family, AF_INET6);
+	rlb_config_free(&cfg);
+}
+
+static void test_defaults(void **state)
+{
+	struct rlb_config cfg;
+
+	(void)state;
+	assert_int_equal(load("[frontend f]\nlisten = 127.0.0.1:1\nbackend = b\n[backend b]\n"
+			      "server = s 127.0.0.1:2\n", &cfg), 0);
+	assert_int_equal(cfg.workers, 1);
+	assert_int_equal(cfg.max_connections, 10000);
+	assert_int_equal(cfg.frontends[0].timeout_client_ms, 30000);
+	assert_int_equal(cfg.frontends[0].max_header_bytes, 16384);
+	assert_int_equal(cfg.backends[0].retries, 2);
+	assert_int_equal(cfg.backends[0].timeout_connect_ms, 2000);
+	assert_int_equal(cfg.backends[0].timeout_server_ms, 30000);
+	rlb_config_free(&cfg);
+	assert_int_equal(load("[global]\nworkers = auto\n[frontend f]\nlisten = 127.0.0.1:1\nbackend = b\n"
+			      "[backend b]\nserver = s 127.0.0.1:2\n", &cfg), 0);
+	assert_true(cfg.workers >= 1);
+	rlb_config_free(&cfg);
+}
+
+static void test_errors_name_file_line_key(void **state)
+{
+	(void)state;
+	expect_error("[global]\n\nworkers = lots\n", 3, "workers: expected 1..256");
+	expect_error("[global]\nfoo = 1\n", 2, "unknown key 'foo' in [global]");
+	expect_error("[frontend f]\nlisten = localhost:80\n", 2, "listen: invalid address 'localhost:80'");
+	expect_error("[frontend f]\nlisten = 127.0.0.1:70000\n", 2, "listen: invalid address");
+	expect_error("[frontend f]\ntimeout_client = 10x\n", 2, "timeout_client: invalid duration '10x'");
+	expect_error("[backend b]\nbalance = fastest\n", 2, "balance: unknown algorithm 'fastest'");
+	expect_error("[backend b]\nretries = -1\n", 2, "retries: expected a whole number");
+	expect_error("[backend b]\nserver = a 127.0.0.1:1\nserver = a 127.0.0.1:2\n", 3, "duplicate server name 'a'");
+	expect_error("[backend b]\nserver = a 127.0.0.1:1 backup\n", 2, "unknown option 'backup'");
+	expect_error("[listen x]\na = b\n", 2, "unknown section [listen x]");
+	expect_error("[global]\nthis line has no equals sign\n", 2, "syntax error");
+	expect_error("[frontend f]\nlisten = 127.0.0.1:1\nbackend = nope\n[backend b]\nserver = s 127.0.0.1:2\n", 3,
+		     "unknown backend 'nope'");
+	expect_error("[frontend f]\nlisten = 127.0.0.1:1\nbackend = b\n[backend b]\nretries = 1\n", 4,
+		     "[backend b] has no 'server' line");
+	expect_error("[frontend f]\nbackend = b\n[backend b]\nserver = s 127.0.0.1:2\n", 2,
+		     "[frontend f] has no 'listen' key");
+	expect_error("[backend b]\nserver = s 127.0.0.1:2\n", 2, "no [frontend NAME] section");
+}
+
+static void test_missing_file(void **state)
+{
+	struct rlb_config cfg;
+
+	(void)state;
+	assert_int_equal(rlb_config_load("/nonexistent/ringlb.ini", &cfg, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/ringlb.ini: No such file"));
+}
+
+static void test_durations_and_addresses(void **state)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint32_t ms;
+
+	(void)state;
+	assert_int_equal(rlb_parse_duration_ms("250", &ms), 0);
+	assert_int_equal(ms, 250);
+	assert_int_equal(rlb_parse_duration_ms("2s", &ms), 0);
+	assert_int_equal(ms, 2000);
+	assert_int_equal(rlb_parse_duration_ms("3m", &ms), 0);
+	assert_int_equal(ms, 180000);
+	assert_int_equal(rlb_parse_duration_ms("99999999m", &ms), -EINVAL);
+	assert_int_equal(rlb_parse_duration_ms("-1s", &ms), -EINVAL);
+	assert_int_equal(rlb_parse_duration_ms("1 s", &ms), -EINVAL);
+	assert_int_equal(rlb_parse_addr("127.0.0.1:80", &ss, &len), 0);
+	assert_int_equal(rlb_parse_addr("[::1]:80", &ss, &len), 0);
+	assert_int_equal(rlb_parse_addr("::1:80", &ss, &len), -EINVAL);
+	assert_int_equal(rlb_parse_addr("127.0.0.1:", &ss, &len), -EINVAL);
+	assert_int_equal(rlb_parse_addr("127.0.0.1:0", &ss, &len), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_errors_name_file_line_key),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_durations_and_addresses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,138 @@
+/* Smooth weighted round robin: nginx's sequence, exact shares per window,
+ * skipping ineligible servers, and the registry's checks. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ringlb/balancer.h"
+
+static struct rlb_server servers[8];
+static struct rlb_backend be = { .name = "b", .servers = servers };
+static uint64_t avoid[1];
+
+static struct rlb_balancer *make(const uint32_t *weights, size_t n)
+{
+	const struct rlb_balancer_ops *ops = rlb_balancer_find("round_robin");
+	struct rlb_balancer *b;
+	size_t i;
+
+	memset(servers, 0, sizeof(servers));
+	for (i = 0; i < n; i++) {
+		servers[i].weight = weights[i];
+		servers[i].index = (uint32_t)i;
+		servers[i].name[0] = (char)('a' + i);
+		servers[i].backend = &be;
+	}
+	be.num_servers = n;
+	assert_int_equal(ops->create(&be, &b), 0);
+	b->ops = ops;
+	b->backend = &be;
+	avoid[0] = 0;
+	return b;
+}
+
+static char pick(struct rlb_balancer *b)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct rlb_pick_ctx ctx = { (struct sockaddr *)&ss, NULL, avoid };
+	struct rlb_server *s = b->ops->pick(b, &ctx);
+
+	return s ? s->name[0] : '-';
+}
+
+static void test_nginx_sequence(void **state)
+{
+	static const uint32_t w[] = { 5, 1, 1 };
+	struct rlb_balancer *b = make(w, 3);
+	char seq[15];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 14; i++)
+		seq[i] = pick(b);
+	seq[14] = '\0';
+	assert_string_equal(seq, "aabacaaaabacaa");
+	b->ops->destroy(b);
+}
+
+static void test_every_window_gives_exact_weights(void **state)
+{
+	static const uint32_t w[] = { 3, 7, 1, 4, 2 };
+	struct rlb_balancer *b = make(w, 5);
+	int window, i;
+
+	(void)state;
+	for (window = 0; window < 50; window++) {
+		int count[5] = { 0 };
+
+		for (i = 0; i < 17; i++)
+			count[pick(b) - 'a']++;
+		for (i = 0; i < 5; i++)
+			assert_int_equal(count[i], (int)w[i]);
+	}
+	b->ops->destroy(b);
+}
+
+static void test_equal_weights_interleave(void **state)
+{
+	static const uint32_t w[] = { 1, 1, 1 };
+	struct rlb_balancer *b = make(w, 3);
+	char seq[7];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 6; i++)
+		seq[i] = pick(b);
+	seq[6] = '\0';
+	assert_string_equal(seq, "abcabc");
+	b->ops->destroy(b);
+}
+
+static void test_skips_down_avoided_and_zero_weight(void **state)
+{
+	static const uint32_t w[] = { 1, 1, 0, 1 };
+	struct rlb_balancer *b = make(w, 4);
+	int i;
+
+	(void)state;
+	atomic_store(&servers[0].state, RLB_SERVER_DOWN);
+	rlb_avoid_add(avoid, 1);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(pick(b), 'd');
+	rlb_avoid_add(avoid, 3);
+	assert_int_equal(pick(b), '-');
+	b->ops->destroy(b);
+}
+
+static void test_registry_validates(void **state)
+{
+	struct rlb_balancer_ops ops = *rlb_balancer_find("round_robin");
+	const char *why = NULL;
+
+	(void)state;
+	assert_null(rlb_balancer_find("nope"));
+	assert_int_equal(rlb_balancer_validate(&ops, &why), 0);
+	ops.abi_version++;
+	assert_int_equal(rlb_balancer_validate(&ops, &why), -EINVAL);
+	assert_string_equal(why, "ABI version mismatch");
+	ops.abi_version--;
+	ops.pick = NULL;
+	assert_int_equal(rlb_balancer_validate(&ops, &why), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nginx_sequence),
+		cmocka_unit_test(test_every_window_gives_exact_weights),
+		cmocka_unit_test(test_equal_weights_interleave),
+		cmocka_unit_test(test_skips_down_avoided_and_zero_weight),
+		cmocka_unit_test(test_registry_validates),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
