@@ -14,7 +14,7 @@ SRCS = $(CORE_SRCS) src/main.c
 OBJS = $(SRCS:%.c=$(B)/obj/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit integration demo bench clean deps
+.PHONY: all test unit integration demo bench clean deps fuzz
 
 all: $(B)/ringlb
 
@@ -55,6 +55,15 @@ demo: deps
 
 bench: deps $(B)/ringlb
 	scripts/bench-peers
+
+# libFuzzer on the parser (clang): FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 60
+$(B)/fuzz_http_parser: tests/fuzz/fuzz_http_parser.c src/http_parser.c include/ringlb/http_parser.h
+	@mkdir -p $(B)/fuzz-corpus
+	clang -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -o $@ $< src/http_parser.c
+
+fuzz: $(B)/fuzz_http_parser
+	$(B)/fuzz_http_parser -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(B)/fuzz-corpus
 
 clean:
 	rm -rf $(B)

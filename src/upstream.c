@@ -204,7 +204,6 @@ void rlb_upstream_timeout(struct upstream *u)
 		return;
 	}
 	rlb_log("server %s: timeout_server expired", u->srv->name);
-	rlb_upstream_end_try(s, RLB_OUTCOME_TIMEOUT);
 	rlb_session_upstream_failed(s, RLB_OUTCOME_TIMEOUT);
 	rlb_session_pump(s);
 }

@@ -143,6 +143,7 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 	if (!(flags & IORING_CQE_F_MORE))
 		l->armed = 0;
 	if (res >= 0) {
+		l->starved_logged = 0;
 		if (w->stopping)
 			close(res);
 		else
@@ -150,8 +151,12 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 		if (w->nsessions >= w->max_sessions)
 			pause_accept(l);
 	} else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-		/* Out of descriptors: back off to the next tick instead of spinning. */
-		rlb_log("accept on %s: %s; pausing accepts", l->fe->listen_text, strerror(-res));
+		/* Out of descriptors: back off to the next tick instead of spinning,
+		 * and say so once per episode, not once per tick. */
+		if (!l->starved_logged)
+			rlb_log("accept on %s: %s; retrying every %d ms", l->fe->listen_text, strerror(-res),
+				RLB_TICK_MS);
+		l->starved_logged = 1;
 		l->paused = 1;
 	} else if (res != -ECANCELED) {
 		rlb_log("accept on %s: %s", l->fe->listen_text, strerror(-res));
@@ -188,7 +193,7 @@ static void arm_wake(struct worker *w)
 	struct io_uring_sqe *sqe = rlb_sqe(w);
 
 	io_uring_prep_read(sqe, w->wake_fd, &w->wake_val, sizeof(w->wake_val), 0);
-	io_uring_sqe_set_data64(sqe, rlb_ud((char *)w + 8, OP_WAKE));
+	io_uring_sqe_set_data64(sqe, rlb_ud(w, OP_WAKE));
 }
 
 static void update_clock(struct worker *w)

@@ -177,6 +177,7 @@ struct listener {
 	int fd;
 	uint8_t armed : 1;
 	uint8_t paused : 1;      /* EMFILE or max_connections: re-armed from the tick */
+	uint8_t starved_logged : 1; /* the EMFILE episode was logged */
 };
 
 struct timer_list {

@@ -1,0 +1,79 @@
+"""Resource limits: out of file descriptors, max_connections."""
+import resource
+import socket
+import subprocess
+import time
+
+from harness import Backends, Client, Ringlb, config, wait_for
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+class LimitedRinglb(Ringlb):
+    """ringlb started with a small RLIMIT_NOFILE."""
+
+    def __init__(self, text, nofile):
+        orig = subprocess.Popen
+
+        def limited(*a, **kw):
+            kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            return orig(*a, **kw)
+        subprocess.Popen = limited
+        try:
+            super().__init__(text)
+        finally:
+            subprocess.Popen = orig
+
+
+def test_out_of_descriptors_pauses_accepting_without_spinning():
+    be = Backends(1)
+    lb = LimitedRinglb(config(be.lines()), nofile=48)
+    try:
+        hogs = []
+        for _ in range(60):  # more than the descriptors ringlb has
+            hogs.append(socket.create_connection(("127.0.0.1", lb.port)))
+        wait_for(lambda: "Too many open files" in lb.output(), what="the EMFILE log line")
+        before = cpu_seconds(lb.proc.pid)
+        t0 = time.monotonic()
+        wait_for(lambda: time.monotonic() - t0 > 1.0, what="one second")
+        assert cpu_seconds(lb.proc.pid) - before < 0.3, "spinning on EMFILE"
+        assert lb.output().count("Too many open files") == 1, "EMFILE logged on every retry"
+        for h in hogs:
+            h.close()
+        c = Client(lb.port)
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert c.response()[0] == 200  # accepting again once descriptors are free
+    finally:
+        lb.close()
+        be.stop()
+
+
+def test_max_connections_holds_new_clients_until_one_leaves():
+    be = Backends(1)
+    text = config(be.lines()).replace("[global]", "[global]\nmax_connections = 3")
+    lb = Ringlb(text)
+    try:
+        first = [Client(lb.port) for _ in range(2)]  # + the harness's probe, already closed
+        for c in first:
+            c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert c.response()[0] == 200
+        third = Client(lb.port)
+        third.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert third.response()[0] == 200
+        waiting = Client(lb.port, timeout=0.5)
+        waiting.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        try:
+            waiting.response()
+            raise AssertionError("a 4th connection was served past max_connections = 3")
+        except socket.timeout:
+            pass
+        first[0].close()
+        waiting.sock.settimeout(5)
+        assert waiting.response()[0] == 200
+    finally:
+        lb.close()
+        be.stop()
