@@ -3,11 +3,11 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -D_GNU_SOURCE -pthread
-LDLIBS   = -luring -linih -pthread
+LDLIBS   = -luring -linih -lm -pthread
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 B = build
-CORE_SRCS = src/http_parser.c src/http_rewrite.c src/config.c src/balancer_registry.c \
+CORE_SRCS = src/http_parser.c src/http_rewrite.c src/config.c src/balancer_registry.c src/balancer_util.c src/maglev.c \
             src/buf.c src/timer.c src/conn.c src/session.c src/upstream.c src/worker.c src/log.c \
             $(wildcard balancers/*.c)
 SRCS = $(CORE_SRCS) src/main.c

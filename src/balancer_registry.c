@@ -1,13 +1,18 @@
-/* The table of built-in balancers: the one place a new module is listed. */
+/* The table of built-in balancers (the one place a new module is listed),
+ * and the loader for plugin modules. */
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ringlb/balancer.h"
 
-extern const struct rlb_balancer_ops rlb_round_robin_ops;
+extern const struct rlb_balancer_ops rlb_round_robin_ops, rlb_least_conn_ops, rlb_consistent_hash_ops,
+	rlb_p2c_ops, rlb_ewma_ops, rlb_random_ops;
 
 static const struct rlb_balancer_ops *const builtin[] = {
-	&rlb_round_robin_ops,
+	&rlb_round_robin_ops, &rlb_least_conn_ops, &rlb_consistent_hash_ops,
+	&rlb_p2c_ops,         &rlb_ewma_ops,       &rlb_random_ops,
 };
 
 const struct rlb_balancer_ops *rlb_balancer_find(const char *name)
@@ -17,6 +22,32 @@ const struct rlb_balancer_ops *rlb_balancer_find(const char *name)
 	for (i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
 		if (strcmp(builtin[i]->name, name) == 0)
 			return builtin[i];
+	return NULL;
+}
+
+const struct rlb_balancer_ops *rlb_balancer_load_plugin(const char *path, char *why, size_t whylen)
+{
+	const struct rlb_balancer_ops *ops;
+	const char *invalid = NULL;
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+
+	if (h == NULL) {
+		snprintf(why, whylen, "%s", dlerror());
+		return NULL;
+	}
+	ops = dlsym(h, "rlb_balancer_plugin");
+	if (ops == NULL) {
+		snprintf(why, whylen, "no symbol rlb_balancer_plugin (export a const struct rlb_balancer_ops)");
+	} else if (rlb_balancer_validate(ops, &invalid) < 0) {
+		if (ops->abi_version != RLB_BALANCER_ABI_VERSION)
+			snprintf(why, whylen, "ABI version %u, ringlb needs %u", ops->abi_version,
+				 RLB_BALANCER_ABI_VERSION);
+		else
+			snprintf(why, whylen, "%s", invalid);
+	} else {
+		return ops;
+	}
+	dlclose(h);
 	return NULL;
 }
 

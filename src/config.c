@@ -270,6 +270,75 @@ static int frontend_key(struct loader *ld, const char *key, const char *value)
 	return 0;
 }
 
+static int set_balance(struct loader *ld, struct rlb_backend *be, const char *value)
+{
+	char why[256];
+
+	if (strncmp(value, "plugin:", 7) == 0) {
+		be->balancer = rlb_balancer_load_plugin(value + 7, why, sizeof(why));
+		if (be->balancer == NULL)
+			error_at(ld, "balance: plugin %s: %s", value + 7, why);
+	} else {
+		be->balancer = rlb_balancer_find(value);
+		if (be->balancer == NULL)
+			error_at(ld, "balance: unknown algorithm '%s'", value);
+	}
+	return 0;
+}
+
+static int add_param(struct loader *ld, struct rlb_backend *be, const char *key, const char *value)
+{
+	struct rlb_param *p;
+
+	if (strlen(key) >= sizeof(p->key) || strlen(value) >= sizeof(p->value)) {
+		error_at(ld, "%s: key or value too long", key);
+		return 0;
+	}
+	if (rlb_backend_param(be, key) != NULL) {
+		error_at(ld, "%s: set twice in [backend %s]", key, be->name);
+		return 0;
+	}
+	p = grow((void **)&be->params, &be->num_params, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	strcpy(p->key, key);
+	strcpy(p->value, value);
+	p->line = ld->line;
+	return 0;
+}
+
+const char *rlb_backend_param(const struct rlb_backend *be, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < be->num_params; i++)
+		if (strcmp(be->params[i].key, key) == 0)
+			return be->params[i].value;
+	return NULL;
+}
+
+/* Module keys are checked once the algorithm is known (it may come later in
+ * the section than its keys). */
+static void check_params(struct loader *ld, struct rlb_backend *be)
+{
+	const struct rlb_balancer_ops *ops = be->balancer;
+	size_t i;
+
+	for (i = 0; i < be->num_params && !ld->failed; i++) {
+		const struct rlb_param *p = &be->params[i];
+		const char *why = NULL;
+		int known = 0;
+
+		for (const char *const *k = ops->params; k && *k; k++)
+			known |= strcmp(*k, p->key) == 0;
+		ld->line = p->line;
+		if (!known)
+			error_at(ld, "unknown key '%s' in [backend %s] (balance = %s)", p->key, be->name, ops->name);
+		else if (ops->check_param && ops->check_param(p->key, p->value, &why) < 0)
+			error_at(ld, "%s: %s", p->key, why);
+	}
+}
+
 /* "server = NAME ADDR [weight=N]" */
 static int add_server(struct loader *ld, struct rlb_backend *be, const char *value)
 {
@@ -314,11 +383,9 @@ static int backend_key(struct loader *ld, const char *key, const char *value)
 
 	if (strcmp(key, "server") == 0)
 		return add_server(ld, be, value);
-	if (strcmp(key, "balance") == 0) {
-		be->balancer = rlb_balancer_find(value);
-		if (be->balancer == NULL)
-			error_at(ld, "balance: unknown algorithm '%s'", value);
-	} else if (strcmp(key, "timeout_connect") == 0) {
+	if (strcmp(key, "balance") == 0)
+		return set_balance(ld, be, value);
+	if (strcmp(key, "timeout_connect") == 0) {
 		set_duration(ld, key, value, &be->timeout_connect_ms);
 	} else if (strcmp(key, "timeout_server") == 0) {
 		set_duration(ld, key, value, &be->timeout_server_ms);
@@ -331,7 +398,7 @@ static int backend_key(struct loader *ld, const char *key, const char *value)
 		set_uint(ld, key, value, 0, 100, &n);
 		be->retries = (int)n;
 	} else {
-		error_at(ld, "unknown key '%s' in [backend %s]", key, be->name);
+		return add_param(ld, be, key, value); /* the module's, checked at the end */
 	}
 	return 0;
 }
@@ -420,8 +487,9 @@ static void check_whole(struct loader *ld)
 	for (i = 0; i < cfg->num_backends && !ld->failed; i++) {
 		struct rlb_backend *be = &cfg->backends[i];
 
+		check_params(ld, be);
 		ld->line = be->line;
-		if (be->num_servers == 0)
+		if (!ld->failed && be->num_servers == 0)
 			error_at(ld, "[backend %s] has no 'server' line", be->name);
 		for (j = 0; j < i && !ld->failed; j++)
 			if (strcmp(cfg->backends[j].name, be->name) == 0)
@@ -467,8 +535,10 @@ void rlb_config_free(struct rlb_config *cfg)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->num_backends; i++)
+	for (i = 0; i < cfg->num_backends; i++) {
 		free(cfg->backends[i].servers);
+		free(cfg->backends[i].params);
+	}
 	free(cfg->backends);
 	free(cfg->frontends);
 	memset(cfg, 0, sizeof(*cfg));

@@ -36,7 +36,7 @@ void rlb_upstream_end_try(struct session *s, enum rlb_outcome outcome)
 	if (outcome != RLB_OUTCOME_OK && outcome != RLB_OUTCOME_ABORTED)
 		atomic_fetch_add_explicit(&srv->failures, 1, memory_order_relaxed);
 	if (b->ops->request_end)
-		b->ops->request_end(b, srv, outcome, s->c.w->now_us - s->t_start_us);
+		b->ops->request_end(b, srv, outcome, s->c.w->now_us - s->t_start_us, s->c.w->now_us);
 }
 
 /* Unlinks u from s; only when no send of u points at s->req_out. */
@@ -116,7 +116,8 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 {
 	struct rlb_balancer *b = balancer_of(s);
 	struct worker *w = s->c.w;
-	struct rlb_pick_ctx ctx = { (const struct sockaddr *)&s->peer, req, s->avoid };
+	struct rlb_pick_ctx ctx = { .client_addr = (const struct sockaddr *)&s->peer, .now_us = w->now_us,
+				    .req = req, .avoid = s->avoid };
 
 	for (;;) {
 		struct rlb_server *srv = b->ops->pick(b, &ctx);

@@ -23,6 +23,7 @@
 /* What a pick may look at. */
 struct rlb_pick_ctx {
 	const struct sockaddr *client_addr; /* never NULL */
+	uint64_t now_us;                    /* monotonic clock, microseconds */
 	/* The parsed request head, for hashing on path, header or cookie. NULL
 	 * on a retry, when the head bytes are no longer at hand. */
 	const struct rlb_http_msg *req;
@@ -63,16 +64,25 @@ struct rlb_balancer_ops {
 	/** Optional. A request was sent to srv (after a successful pick). */
 	void (*request_start)(struct rlb_balancer *b, struct rlb_server *srv);
 
-	/** Optional. The request on srv ended; latency_us runs from the pick to
-	 * the end of the response (or the failure). */
+	/** Optional. The request on srv ended at now_us (monotonic); latency_us
+	 * runs from the pick to the end of the response (or the failure). */
 	void (*request_end)(struct rlb_balancer *b, struct rlb_server *srv,
-			    enum rlb_outcome outcome, uint64_t latency_us);
+			    enum rlb_outcome outcome, uint64_t latency_us, uint64_t now_us);
 
 	/** Optional. srv changed state or weight; called on every worker. */
 	void (*server_changed)(struct rlb_balancer *b, struct rlb_server *srv);
 
 	/** Required. Frees what create allocated. */
 	void (*destroy)(struct rlb_balancer *b);
+
+	/** Optional. NULL-terminated names of the backend keys this module
+	 * reads (e.g. "hash_key"); any other key it does not know is a config
+	 * error. Values are read in create() with rlb_backend_param(). */
+	const char *const *params;
+
+	/** Optional. Checks one of those keys' value at config load; returns 0,
+	 * or -EINVAL with *why set (reported as FILE:LINE: key: why). */
+	int (*check_param)(const char *key, const char *value, const char **why);
 };
 
 /* Whether srv may take a new request in this pick. */
@@ -87,6 +97,14 @@ static inline int rlb_server_eligible(const struct rlb_server *srv, const struct
  * Thread-safe (the table is constant).
  */
 const struct rlb_balancer_ops *rlb_balancer_find(const char *name);
+
+/**
+ * Loads a balancer from a shared object for "balance = plugin:PATH". The
+ * object exports `const struct rlb_balancer_ops rlb_balancer_plugin`. Returns
+ * the ops, or NULL with *why set (cannot open, no symbol, wrong ABI version,
+ * required hook missing). The object stays loaded for the process lifetime.
+ */
+const struct rlb_balancer_ops *rlb_balancer_load_plugin(const char *path, char *why, size_t whylen);
 
 /**
  * Checks that ops is usable: right ABI version, name and required hooks set.

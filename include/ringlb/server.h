@@ -36,6 +36,13 @@ struct rlb_server {
 	atomic_uint_fast64_t failures;        /* shared: connect failures, timeouts, bad responses */
 };
 
+/* A module-specific backend key, e.g. "hash_key = header:X-User". */
+struct rlb_param {
+	char key[RLB_NAME_MAX];
+	char value[192];
+	int line;
+};
+
 struct rlb_backend {
 	char name[RLB_NAME_MAX];
 	int line;                           /* config line of the section, for errors */
@@ -47,7 +54,15 @@ struct rlb_backend {
 	uint32_t pool_idle_timeout_ms;
 	uint32_t pool_max_idle;             /* idle upstream connections per server and worker */
 	int retries;
+	struct rlb_param *params;           /* keys the balancer module reads */
+	size_t num_params;
+	/* Scratch a module may use for state shared by all workers' instances
+	 * (create runs on the main thread, one worker after the other). */
+	void *balancer_shared;
 };
+
+/** The value of a module key of be, or NULL when the config does not set it. */
+const char *rlb_backend_param(const struct rlb_backend *be, const char *key);
 
 /* Words needed for a bitmap with one bit per server of a backend. */
 #define RLB_AVOID_WORDS(n) (((n) + 63) / 64)

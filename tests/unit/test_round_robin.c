@@ -38,7 +38,7 @@ static struct rlb_balancer *make(const uint32_t *weights, size_t n)
 static char pick(struct rlb_balancer *b)
 {
 	struct sockaddr_storage ss = { 0 };
-	struct rlb_pick_ctx ctx = { (struct sockaddr *)&ss, NULL, avoid };
+	struct rlb_pick_ctx ctx = { .client_addr = (struct sockaddr *)&ss, .avoid = avoid };
 	struct rlb_server *s = b->ops->pick(b, &ctx);
 
 	return s ? s->name[0] : '-';
