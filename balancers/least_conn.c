@@ -55,17 +55,21 @@ static uint64_t key_of(const struct lc_shared *sh, const struct rlb_server *srv)
 	       (sh->last_pick[i] & ((1u << STAMP_BITS) - 1));
 }
 
+static void replay(struct lc_shared *sh, uint32_t node)
+{
+	uint32_t l = sh->tree[2 * node], r = sh->tree[2 * node + 1];
+
+	sh->tree[node] = sh->key[l] <= sh->key[r] ? l : r;
+}
+
 /* Re-computes srv's key and the path above it. Lock held. */
 static void update(struct lc_shared *sh, const struct rlb_server *srv)
 {
-	uint32_t node = (sh->size + srv->index) >> 1;
+	uint32_t node;
 
 	sh->key[srv->index] = key_of(sh, srv);
-	for (; node >= 1; node >>= 1) {
-		uint32_t l = sh->tree[2 * node], r = sh->tree[2 * node + 1];
-
-		sh->tree[node] = sh->key[l] <= sh->key[r] ? l : r;
-	}
+	for (node = (sh->size + srv->index) >> 1; node >= 1; node >>= 1)
+		replay(sh, node);
 }
 
 static struct lc_shared *shared_new(const struct rlb_backend *be)
@@ -88,10 +92,12 @@ static struct lc_shared *shared_new(const struct rlb_backend *be)
 	}
 	atomic_flag_clear(&sh->lock);
 	sh->key[sh->n] = KEY_NONE;
-	for (i = 0; i < sh->size; i++)
-		sh->tree[sh->size + i] = i < sh->n ? i : sh->n;
 	for (i = 0; i < sh->n; i++)
-		update(sh, &be->servers[i]);
+		sh->key[i] = key_of(sh, &be->servers[i]);
+	for (i = 0; i < sh->size; i++) /* leaves past n are the sentinel */
+		sh->tree[sh->size + i] = i < sh->n ? i : sh->n;
+	for (i = sh->size - 1; i >= 1; i--)
+		replay(sh, i);
 	return sh;
 }
 
