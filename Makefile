@@ -10,13 +10,23 @@ B = build
 CORE_SRCS = src/http_parser.c src/http_rewrite.c src/config.c src/balancer_registry.c src/balancer_util.c src/maglev.c \
             src/buf.c src/timer.c src/conn.c src/session.c src/upstream.c src/worker.c src/log.c \
             $(wildcard balancers/*.c)
+PLUGINS = $(B)/plugins/first_available.so $(B)/plugins/bad_plugin.so
 SRCS = $(CORE_SRCS) src/main.c
 OBJS = $(SRCS:%.c=$(B)/obj/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all test unit integration demo bench clean deps fuzz
 
-all: $(B)/ringlb
+all: $(B)/ringlb $(B)/plugins/first_available.so
+
+# Balancer plugins: shared objects loaded with "balance = plugin:PATH".
+$(B)/plugins/%.so: balancers/examples/%.c include/ringlb/balancer.h include/ringlb/server.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
+
+$(B)/plugins/bad_plugin.so: tests/unit/bad_plugin.c include/ringlb/balancer.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
 
 $(B)/ringlb: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -37,11 +47,11 @@ $(B)/llhttp_cases.tsv: tests/conformance/llhttp_cases.py
 	@mkdir -p $(B)
 	@if [ -d $(LLHTTP_DIR) ]; then python3 $< $(LLHTTP_DIR) $@; else echo "no $(LLHTTP_DIR): conformance skipped"; : > $@; fi
 
-unit: $(UNIT_TESTS) $(B)/llhttp_cases.tsv
+unit: $(UNIT_TESTS) $(B)/llhttp_cases.tsv $(PLUGINS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; \
 	  RLB_LLHTTP_CASES=$(B)/llhttp_cases.tsv ASAN_OPTIONS=detect_leaks=1 $$t; done
 
-integration: $(B)/ringlb
+integration: $(B)/ringlb $(PLUGINS)
 	python3 tests/integration/run.py
 
 test: unit integration

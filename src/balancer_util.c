@@ -83,13 +83,13 @@ void rlb_alias_free(struct rlb_alias *a)
 }
 
 struct rlb_server *rlb_weighted_scan(const struct rlb_backend *be, const struct rlb_pick_ctx *ctx,
-				     uint64_t *rng)
+				     uint64_t *rng, const struct rlb_server *except)
 {
 	uint64_t total = 0, r;
 	size_t i;
 
 	for (i = 0; i < be->num_servers; i++)
-		if (rlb_server_eligible(&be->servers[i], ctx))
+		if (rlb_server_eligible(&be->servers[i], ctx) && &be->servers[i] != except)
 			total += be->servers[i].weight;
 	if (total == 0)
 		return NULL;
@@ -97,7 +97,7 @@ struct rlb_server *rlb_weighted_scan(const struct rlb_backend *be, const struct 
 	for (i = 0; i < be->num_servers; i++) {
 		struct rlb_server *srv = &be->servers[i];
 
-		if (!rlb_server_eligible(srv, ctx))
+		if (!rlb_server_eligible(srv, ctx) || srv == except)
 			continue;
 		if (r < srv->weight)
 			return srv;
@@ -121,7 +121,7 @@ struct rlb_server *rlb_alias_pick(const struct rlb_alias *a, const struct rlb_ba
 		if (rlb_server_eligible(srv, ctx))
 			return srv;
 	}
-	return rlb_weighted_scan(be, ctx, rng);
+	return rlb_weighted_scan(be, ctx, rng, NULL);
 }
 
 int rlb_sampler_create(struct rlb_backend *be, size_t size, struct rlb_balancer **out)
@@ -173,13 +173,17 @@ struct rlb_server *rlb_sampler_draw_two(struct rlb_sampler *s, const struct rlb_
 	int tries;
 
 	*second = NULL;
-	for (tries = 0; first != NULL && tries < 4; tries++) {
+	if (first == NULL)
+		return NULL;
+	for (tries = 0; tries < 4; tries++) {
 		struct rlb_server *other = rlb_sampler_draw(s, ctx);
 
 		if (other != first) {
 			*second = other;
-			break;
+			return first;
 		}
 	}
-	return first; /* no second: (nearly) all eligible weight is on first */
+	/* Most weight is on first: draw the other among the rest (NULL if alone). */
+	*second = rlb_weighted_scan(s->base.backend, ctx, &s->rng, first);
+	return first;
 }

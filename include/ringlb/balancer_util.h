@@ -44,9 +44,10 @@ void rlb_alias_free(struct rlb_alias *a);
 struct rlb_server *rlb_alias_pick(const struct rlb_alias *a, const struct rlb_backend *be,
 				  const struct rlb_pick_ctx *ctx, uint64_t *rng);
 
-/** Weighted draw among eligible servers by a full scan (the fallback). */
+/** Weighted draw among eligible servers other than except (may be NULL) by
+ * a full scan: the fallback when sampling keeps missing. */
 struct rlb_server *rlb_weighted_scan(const struct rlb_backend *be, const struct rlb_pick_ctx *ctx,
-				     uint64_t *rng);
+				     uint64_t *rng, const struct rlb_server *except);
 
 /* Base of the modules that draw servers by weight (random, p2c, ewma):
  * embed it first, create with rlb_sampler_create(), and use the sampler hooks
