@@ -15,7 +15,7 @@ SRCS = $(CORE_SRCS) src/main.c
 OBJS = $(SRCS:%.c=$(B)/obj/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit integration demo bench clean deps fuzz
+.PHONY: all test unit integration demo bench bench-balancers bench-slow clean deps fuzz
 
 all: $(B)/ringlb $(B)/plugins/first_available.so
 
@@ -65,6 +65,18 @@ demo: deps
 
 bench: deps $(B)/ringlb
 	scripts/bench-peers
+
+# ns per pick per balancer, Maglev rebuild time (optimised build, no sanitizers).
+$(B)/bench_balancers: tests/bench/bench_balancers.c $(CORE_SRCS) $(wildcard include/ringlb/*.h tests/unit/*.h)
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -O2 -Itests/unit -o $@ $< $(CORE_SRCS) $(LDLIBS)
+
+bench-balancers: $(B)/bench_balancers
+	$(B)/bench_balancers
+
+# One server 100x slower than two others: each algorithm's share to it, end to end.
+bench-slow: deps $(B)/ringlb
+	scripts/bench-slow-server
 
 # libFuzzer on the parser (clang): FUZZ_SECONDS bounds the run.
 FUZZ_SECONDS ?= 60

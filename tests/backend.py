@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test and demo backend: a small HTTP/1.1 server (Python standard library only).
 
-Usage: backend.py NAME PORT [--host 127.0.0.1]
+Usage: backend.py NAME PORT [--host 127.0.0.1] [--delay-ms N]
 
 Every response carries `X-Server: NAME`, so tests and the demo can see which
 server answered. Endpoints:
@@ -75,6 +75,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def handle_any(self):
+        if self.server.delay_ms:
+            time.sleep(self.server.delay_ms / 1000.0)  # every request, as a slow server
         url = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path
@@ -150,6 +152,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     request_queue_size = 1024
     idle_timeout = None  # seconds a keep-alive connection may idle, None: forever
+    delay_ms = 0         # added to every request
 
     def __init__(self, *args, **kwargs):
         self.accepted = 0
@@ -174,9 +177,10 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
             self.closed += 1
 
 
-def serve(name, port, host="127.0.0.1"):
+def serve(name, port, host="127.0.0.1", delay_ms=0):
     srv = Server((host, port), Handler)
     srv.name = name
+    srv.delay_ms = delay_ms
     return srv
 
 
@@ -185,8 +189,9 @@ def main():
     ap.add_argument("name")
     ap.add_argument("port", type=int)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--delay-ms", type=float, default=0)
     a = ap.parse_args()
-    srv = serve(a.name, a.port, a.host)
+    srv = serve(a.name, a.port, a.host, a.delay_ms)
     print("backend %s listening on %s:%d" % (a.name, a.host, a.port), flush=True)
     try:
         srv.serve_forever()

@@ -125,6 +125,29 @@ static void test_errors_name_file_line_key(void **state)
 	expect_error("[backend b]\nserver = s 127.0.0.1:2\n", 2, "no [frontend NAME] section");
 }
 
+#define FE "[frontend f]\nlisten = 127.0.0.1:1\nbackend = b\n[backend b]\nserver = s 127.0.0.1:2\n"
+
+static void test_module_keys(void **state)
+{
+	struct rlb_config cfg;
+
+	(void)state;
+	/* a module's key before or after its balance line */
+	assert_int_equal(load(FE "hash_key = header:X-User\nbalance = consistent_hash\n", &cfg), 0);
+	assert_string_equal(rlb_backend_param(&cfg.backends[0], "hash_key"), "header:X-User");
+	assert_null(rlb_backend_param(&cfg.backends[0], "hash_balance_factor"));
+	rlb_config_free(&cfg);
+	assert_int_equal(load(FE "balance = ewma\newma_decay = 5s\n", &cfg), 0);
+	rlb_config_free(&cfg);
+	expect_error(FE "hash_key = uri\n", 6, "unknown key 'hash_key' in [backend b] (balance = round_robin)");
+	expect_error(FE "balance = consistent_hash\nhash_key = body\n", 7, "hash_key: expected client_ip, uri");
+	expect_error(FE "balance = consistent_hash\nhash_balance_factor = 0.5\n", 7,
+		     "hash_balance_factor: expected a number above 1");
+	expect_error(FE "balance = consistent_hash\nmaglev_table_size = 65536\n", 7, "expected a prime");
+	expect_error(FE "balance = ewma\newma_decay = soon\n", 7, "ewma_decay: expected a duration");
+	expect_error(FE "balance = ewma\newma_decay = 1s\newma_decay = 2s\n", 8, "ewma_decay: set twice");
+}
+
 static void test_missing_file(void **state)
 {
 	struct rlb_config cfg;
@@ -164,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors_name_file_line_key),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_module_keys),
 		cmocka_unit_test(test_durations_and_addresses),
 	};
 

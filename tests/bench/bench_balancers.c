@@ -1,0 +1,105 @@
+/* Nanoseconds per pick for every built-in balancer at 10, 100 and 1000
+ * servers, and the Maglev table rebuild at 1000 servers. A benchmark, not a
+ * test: it prints figures (median of 7 runs) and asserts nothing.
+ * Run: make bench-balancers */
+#include <stdio.h>
+#include <time.h>
+
+#include "balancer_fixture.h"
+#include "ringlb/maglev.h"
+
+#define BATCH 1000
+#define ROUNDS 200
+#define RUNS 7
+
+static const char *const algos[] = { "round_robin", "least_conn", "consistent_hash", "p2c", "ewma", "random" };
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp);
+	return v[n / 2];
+}
+
+/* Times picks only: a batch of picks (timed), then their ends (not timed),
+ * so in-flight counts stay realistic. Clients vary, for hashing on client_ip. */
+static double ns_per_pick(const char *algo, size_t n)
+{
+	static struct rlb_server *held[BATCH];
+	struct fixture *f = fx_new(algo, n, NULL, NULL);
+	double runs[RUNS];
+	int r, round, i;
+
+	for (r = 0; r < RUNS; r++) {
+		double total = 0;
+
+		for (round = 0; round < ROUNDS; round++) {
+			double t0 = now_ns();
+
+			for (i = 0; i < BATCH; i++) {
+				f->client.sin_addr.s_addr = (uint32_t)(round * BATCH + i);
+				held[i] = fx_pick(f);
+			}
+			total += now_ns() - t0;
+			for (i = 0; i < BATCH; i++) {
+				f->now_us += 1;
+				fx_end(f, held[i], 1000);
+			}
+		}
+		runs[r] = total / (ROUNDS * BATCH);
+	}
+	fx_free(f);
+	return median(runs, RUNS);
+}
+
+static double rebuild_ms(size_t n)
+{
+	struct fixture *f = fx_new("round_robin", n, NULL, NULL);
+	uint32_t size = rlb_maglev_default_size(n);
+	double runs[RUNS];
+	int r;
+
+	for (r = 0; r < RUNS; r++) {
+		double t0 = now_ns();
+		struct rlb_maglev *t = rlb_maglev_build(&f->be, size);
+
+		runs[r] = (now_ns() - t0) / 1e6;
+		rlb_maglev_free(t);
+	}
+	fx_free(f);
+	return median(runs, RUNS);
+}
+
+int main(void)
+{
+	static const size_t sizes[] = { 10, 100, 1000 };
+	size_t a, s;
+
+	printf("ns per pick (median of %d runs of %d picks; the pick's own request_start included)\n\n",
+	       RUNS, ROUNDS * BATCH);
+	printf("| balancer        | 10 servers | 100 servers | 1000 servers |\n");
+	printf("|-----------------|-----------:|------------:|-------------:|\n");
+	for (a = 0; a < sizeof(algos) / sizeof(algos[0]); a++) {
+		printf("| %-15s |", algos[a]);
+		for (s = 0; s < 3; s++)
+			printf(" %*.1f |", s == 0 ? 10 : s == 1 ? 11 : 12, ns_per_pick(algos[a], sizes[s]));
+		printf("\n");
+	}
+	printf("\nMaglev table rebuild: %.2f ms at 1000 servers (M = %u), %.2f ms at 10 servers (M = %u)\n",
+	       rebuild_ms(1000), rlb_maglev_default_size(1000), rebuild_ms(10), rlb_maglev_default_size(10));
+	return 0;
+}
