@@ -41,7 +41,9 @@ def test_out_of_descriptors_pauses_accepting_without_spinning():
         t0 = time.monotonic()
         wait_for(lambda: time.monotonic() - t0 > 1.0, what="one second")
         assert cpu_seconds(lb.proc.pid) - before < 0.3, "spinning on EMFILE"
-        assert lb.output().count("Too many open files") == 1, "EMFILE logged on every retry"
+        # Ten retries in that second; one line per episode (a freed descriptor,
+        # like the harness's probe closing, may start a second one).
+        assert lb.output().count("Too many open files") <= 2, "EMFILE logged on every retry"
         for h in hogs:
             h.close()
         c = Client(lb.port)
@@ -77,3 +79,4 @@ def test_max_connections_holds_new_clients_until_one_leaves():
     finally:
         lb.close()
         be.stop()
+
