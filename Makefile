@@ -63,7 +63,8 @@ demo: deps
 	$(MAKE) all
 	scripts/demo.sh
 
-bench: deps $(B)/ringlb
+bench: $(B)/ringlb
+	scripts/install-deps.sh --bench
 	scripts/bench-peers
 
 # ns per pick per balancer, Maglev rebuild time (optimised build, no sanitizers).
@@ -75,7 +76,8 @@ bench-balancers: $(B)/bench_balancers
 	$(B)/bench_balancers
 
 # One server 100x slower than two others: each algorithm's share to it, end to end.
-bench-slow: deps $(B)/ringlb
+bench-slow: $(B)/ringlb
+	scripts/install-deps.sh --bench
 	scripts/bench-slow-server
 
 # libFuzzer on the parser (clang): FUZZ_SECONDS bounds the run.
