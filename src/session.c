@@ -339,6 +339,10 @@ static int step(struct session *s)
 {
 	int progress = 0;
 
+	if ((s->rq == RQ_TUNNEL || s->rs == RS_TUNNEL) && s->up == NULL) {
+		rlb_session_close(s); /* a tunnel needs both ends */
+		return 0;
+	}
 	switch (s->rq) {
 	case RQ_HEAD: progress |= read_request(s); break;
 	case RQ_FORWARD: progress |= forward_request(s); break;

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import backend  # noqa: E402
 
-BINARY = os.path.join(ROOT, "build", "ringlb")
+BINARY = os.environ.get("RINGLB_BINARY", os.path.join(ROOT, "build", "ringlb"))
 
 
 def free_port():
@@ -93,6 +93,7 @@ class Ringlb:
         return 0
 
     def close(self):
+        """Stops ringlb; fails the test if it did not exit cleanly or a sanitizer spoke."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -100,7 +101,16 @@ class Ringlb:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        os.unlink(self.config)
+                raise AssertionError("ringlb did not stop within 10 s of SIGTERM")
+            finally:
+                os.unlink(self.config)
+        else:
+            os.unlink(self.config)
+        out = self.output()
+        if "Sanitizer" in out or "runtime error" in out:
+            raise AssertionError("sanitizer report:\n" + out[-4000:])
+        if self.proc.returncode != 0:
+            raise AssertionError("ringlb exited with %d:\n%s" % (self.proc.returncode, out[-2000:]))
 
 
 def config(servers, balance="round_robin", backend_extra="", frontend_extra="", workers=1):
