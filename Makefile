@@ -15,7 +15,7 @@ SRCS = $(CORE_SRCS) src/main.c
 OBJS = $(SRCS:%.c=$(B)/obj/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit integration integration-asan demo bench bench-balancers bench-slow clean deps fuzz
+.PHONY: all test unit integration integration-asan demo bench bench-balancers bench-slow clean deps fuzz soak
 
 all: $(B)/ringlb $(B)/plugins/first_available.so
 
@@ -89,6 +89,11 @@ bench-balancers: $(B)/bench_balancers
 bench-slow: $(B)/ringlb
 	scripts/install-deps.sh --bench
 	scripts/bench-slow-server
+
+# Chaos soak against the ASan build: misbehaving clients and a dying server.
+SOAK_SECONDS ?= 60
+soak: $(B)/asan/ringlb $(PLUGINS)
+	ASAN_OPTIONS=detect_leaks=0 scripts/soak --seconds $(SOAK_SECONDS) --binary $(B)/asan/ringlb
 
 # libFuzzer on the parser (clang): FUZZ_SECONDS bounds the run.
 FUZZ_SECONDS ?= 60
