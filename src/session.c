@@ -371,7 +371,13 @@ static void update_timers(struct session *s)
 	struct worker *w = s->c.w;
 	struct upstream *u = s->up;
 
-	if (s->rq == RQ_FORWARD || s->rq == RQ_TUNNEL || s->c.send_busy)
+	if (s->rq == RQ_TUNNEL) { /* an upgraded connection: one inactivity timer for both */
+		rlb_timer_arm(w, &s->c.timer, s->fe->timeout_tunnel_ms);
+		if (u != NULL)
+			rlb_timer_cancel(&u->c.timer);
+		return;
+	}
+	if (s->rq == RQ_FORWARD || s->c.send_busy)
 		rlb_timer_arm(w, &s->c.timer, s->fe->timeout_client_ms);
 	else if (s->rq != RQ_HEAD)
 		rlb_timer_cancel(&s->c.timer);
@@ -397,8 +403,8 @@ void rlb_session_pump(struct session *s)
 
 void rlb_session_timeout(struct session *s)
 {
-	if (s->rq == RQ_HEAD && s->c.in.cnt == 0 && s->c.acc.len == 0) {
-		rlb_session_close(s); /* idle keep-alive ended */
+	if ((s->rq == RQ_HEAD && s->c.in.cnt == 0 && s->c.acc.len == 0) || s->rq == RQ_TUNNEL) {
+		rlb_session_close(s); /* idle keep-alive or tunnel ended */
 		return;
 	}
 	rlb_log("client %s: timeout_client expired, answering 408", s->peer_ip);

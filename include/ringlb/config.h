@@ -19,6 +19,7 @@ struct rlb_frontend {
 	int backend_line;            /* where "backend =" was, for the unknown-name error */
 	struct rlb_backend *backend; /* resolved after the whole file is read */
 	uint32_t timeout_client_ms;  /* idle keep-alive and request-head deadline */
+	uint32_t timeout_tunnel_ms;  /* inactivity of an upgraded (WebSocket) connection */
 	uint32_t max_header_bytes;   /* 431 past it */
 	uint32_t max_uri_bytes;      /* 414 past it */
 };

@@ -1,4 +1,5 @@
 """Forwarding: balancing, keep-alive, pipelining, bodies, headers, upgrade."""
+import socket
 from collections import Counter
 
 from harness import Client, get, proxy, request
@@ -140,3 +141,23 @@ def test_one_gib_each_way_in_bounded_memory():
         assert c.response()[2] == str(gib).encode()
         # 16 MiB of provided buffers per worker plus code and heap: a few MiB above that.
         assert lb.rss_peak_kib() < 40 * 1024, lb.rss_peak_kib()
+
+
+def test_idle_tunnel_outlives_server_and_client_timeouts():
+    with proxy(1, frontend_extra="timeout_client = 200ms\ntimeout_tunnel = 1s",
+               backend_extra="timeout_server = 200ms") as (lb, _):
+        c = Client(lb.port)
+        c.send(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        assert c.response()[0] == 101
+        c.sock.settimeout(0.6)  # idle past timeout_server and timeout_client ...
+        try:
+            c.sock.recv(1)
+            raise AssertionError("the tunnel was closed before timeout_tunnel")
+        except socket.timeout:
+            pass
+        c.send(b"still here")
+        c.sock.settimeout(5)
+        while len(c.buf) < 10:
+            c._fill()
+        assert c.buf == b"still here"
+        assert c.closed()  # ... and closed once idle for timeout_tunnel
