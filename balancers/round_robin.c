@@ -1,18 +1,74 @@
 /* Smooth weighted round robin, nginx's algorithm
- * (ngx_http_upstream_get_peer): each pick adds every eligible server's weight
- * to its current weight, takes the largest, and subtracts the total from the
+ * (ngx_http_upstream_get_peer): each step adds every server's weight to its
+ * current weight, takes the largest, and subtracts the total from the
  * winner. Weights {5,1,1} give a a b a c a a: the heavy server's turns are
  * spread out instead of bunched, and any window of sum(weights) picks gives
- * each server exactly its weight. O(servers) per pick. */
+ * each server exactly its weight.
+ *
+ * nginx runs those steps on every pick, O(servers). The sequence repeats
+ * every sum(weights) steps, so here one cycle is computed at start and a pick
+ * is the next entry that is eligible: O(1) while servers are up. Servers that
+ * are down or already tried are skipped, which keeps the others' proportions.
+ * Total weights above RR_CYCLE_MAX fall back to nginx's per-pick steps. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "ringlb/balancer.h"
 
+#define RR_CYCLE_MAX (1u << 20) /* entries: 4 MiB at most per instance */
+
 struct round_robin {
 	struct rlb_balancer base;
+	uint32_t *cycle;   /* server indexes, one cycle of the sequence; NULL: step per pick */
+	uint32_t len, pos;
 	int64_t current[]; /* one per server, by index */
 };
+
+/* One step of the smooth algorithm over the servers ctx allows (all with
+ * weight > 0 when ctx is NULL). Returns the winner's index or -1. */
+static int64_t step(struct round_robin *rr, const struct rlb_backend *be, const struct rlb_pick_ctx *ctx)
+{
+	int64_t total = 0, best = -1;
+	size_t i;
+
+	for (i = 0; i < be->num_servers; i++) {
+		const struct rlb_server *srv = &be->servers[i];
+
+		if (ctx ? !rlb_server_eligible(srv, ctx) : srv->weight == 0)
+			continue;
+		rr->current[i] += srv->weight;
+		total += srv->weight;
+		if (best < 0 || rr->current[i] > rr->current[best])
+			best = (int64_t)i;
+	}
+	if (best >= 0)
+		rr->current[best] -= total;
+	return best;
+}
+
+/* Computes one cycle, or leaves cycle NULL when the weights are too large. */
+static int build_cycle(struct round_robin *rr, const struct rlb_backend *be)
+{
+	uint64_t total = 0;
+	uint32_t i;
+
+	for (i = 0; i < be->num_servers; i++)
+		total += be->servers[i].weight;
+	free(rr->cycle);
+	rr->cycle = NULL;
+	rr->len = rr->pos = 0;
+	if (total == 0 || total > RR_CYCLE_MAX)
+		return 0;
+	rr->cycle = malloc(total * sizeof(uint32_t));
+	if (rr->cycle == NULL)
+		return -ENOMEM;
+	for (i = 0; i < be->num_servers; i++)
+		rr->current[i] = 0;
+	for (i = 0; i < total; i++)
+		rr->cycle[i] = (uint32_t)step(rr, be, NULL);
+	rr->len = (uint32_t)total;
+	return 0;
+}
 
 static int rr_create(struct rlb_backend *be, struct rlb_balancer **out)
 {
@@ -20,6 +76,10 @@ static int rr_create(struct rlb_backend *be, struct rlb_balancer **out)
 
 	if (rr == NULL)
 		return -ENOMEM;
+	if (build_cycle(rr, be) < 0) {
+		free(rr);
+		return -ENOMEM;
+	}
 	*out = &rr->base;
 	return 0;
 }
@@ -28,34 +88,39 @@ static struct rlb_server *rr_pick(struct rlb_balancer *b, const struct rlb_pick_
 {
 	struct round_robin *rr = (struct round_robin *)b;
 	struct rlb_backend *be = b->backend;
-	struct rlb_server *best = NULL;
-	int64_t total = 0;
-	size_t i;
+	uint32_t tries;
+	int64_t i;
 
-	for (i = 0; i < be->num_servers; i++) {
-		struct rlb_server *srv = &be->servers[i];
-
-		if (!rlb_server_eligible(srv, ctx))
-			continue;
-		rr->current[i] += srv->weight;
-		total += srv->weight;
-		if (best == NULL || rr->current[i] > rr->current[best->index])
-			best = srv;
+	if (rr->cycle == NULL) {
+		i = step(rr, be, ctx);
+		return i < 0 ? NULL : &be->servers[i];
 	}
-	if (best != NULL)
-		rr->current[best->index] -= total;
-	return best;
+	for (tries = 0; tries < rr->len; tries++) {
+		struct rlb_server *srv = &be->servers[rr->cycle[rr->pos]];
+
+		rr->pos = rr->pos + 1 == rr->len ? 0 : rr->pos + 1;
+		if (rlb_server_eligible(srv, ctx))
+			return srv;
+	}
+	return NULL;
 }
 
-/* A server coming back starts from zero, as in nginx, so it does not get a
- * burst of the turns it missed. */
+/* State changes need nothing (ineligible entries are skipped); a weight
+ * change needs a new cycle. Without a cycle, a returning server starts from
+ * zero, as in nginx, so it does not get a burst of the turns it missed. */
 static void rr_server_changed(struct rlb_balancer *b, struct rlb_server *srv)
 {
-	((struct round_robin *)b)->current[srv->index] = 0;
+	struct round_robin *rr = (struct round_robin *)b;
+
+	if (rr->cycle != NULL)
+		build_cycle(rr, b->backend);
+	else
+		rr->current[srv->index] = 0;
 }
 
 static void rr_destroy(struct rlb_balancer *b)
 {
+	free(((struct round_robin *)b)->cycle);
 	free(b);
 }
 

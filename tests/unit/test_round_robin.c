@@ -10,9 +10,9 @@
 
 #include "ringlb/balancer.h"
 
-static struct rlb_server servers[8];
+static struct rlb_server servers[4200];
 static struct rlb_backend be = { .name = "b", .servers = servers };
-static uint64_t avoid[1];
+static uint64_t avoid[RLB_AVOID_WORDS(4200)];
 
 static struct rlb_balancer *make(const uint32_t *weights, size_t n)
 {
@@ -31,7 +31,7 @@ static struct rlb_balancer *make(const uint32_t *weights, size_t n)
 	assert_int_equal(ops->create(&be, &b), 0);
 	b->ops = ops;
 	b->backend = &be;
-	avoid[0] = 0;
+	memset(avoid, 0, sizeof(avoid));
 	return b;
 }
 
@@ -108,6 +108,29 @@ static void test_skips_down_avoided_and_zero_weight(void **state)
 	b->ops->destroy(b);
 }
 
+static void test_huge_total_weight_steps_per_pick(void **state)
+{
+	static uint32_t w[4200];
+	struct rlb_balancer *b;
+	int seen[4200] = { 0 }, i;
+
+	(void)state;
+	for (i = 0; i < 4200; i++) /* total weight above one precomputed cycle */
+		w[i] = 256;
+	b = make(w, 4200);
+	for (i = 0; i < 4200; i++) {
+		struct sockaddr_storage ss = { 0 };
+		struct rlb_pick_ctx ctx = { .client_addr = (struct sockaddr *)&ss, .avoid = avoid };
+		struct rlb_server *s = b->ops->pick(b, &ctx);
+
+		assert_non_null(s);
+		seen[s->index]++;
+	}
+	for (i = 0; i < 4200; i++) /* equal weights: one turn each per 4200 picks */
+		assert_int_equal(seen[i], 1);
+	b->ops->destroy(b);
+}
+
 static void test_registry_validates(void **state)
 {
 	struct rlb_balancer_ops ops = *rlb_balancer_find("round_robin");
@@ -131,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_every_window_gives_exact_weights),
 		cmocka_unit_test(test_equal_weights_interleave),
 		cmocka_unit_test(test_skips_down_avoided_and_zero_weight),
+		cmocka_unit_test(test_huge_total_weight_steps_per_pick),
 		cmocka_unit_test(test_registry_validates),
 	};
 
