@@ -90,12 +90,34 @@ static struct stat rebuild_ms(size_t n)
 	return summarise(runs, RUNS);
 }
 
-int main(void)
+/* "bench_balancers ALGO SERVERS PICKS": just that many pick+end pairs, for
+ * `valgrind --tool=callgrind` (instruction counts do not depend on what else
+ * the machine is doing); see scripts/pick-instructions. */
+static int single(const char *algo, size_t n, long picks)
+{
+	struct fixture *f = fx_new(algo, n, NULL, NULL);
+	long i;
+
+	for (i = 0; i < picks; i++) {
+		struct rlb_server *srv;
+
+		f->client.sin_addr.s_addr = (uint32_t)i;
+		srv = fx_pick(f);
+		f->now_us++;
+		fx_end(f, srv, 1000);
+	}
+	fx_free(f);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 10, 100, 1000 };
 	size_t a, s;
-
 	struct stat big, small;
+
+	if (argc == 4)
+		return single(argv[1], (size_t)atol(argv[2]), atol(argv[3]));
 
 	printf("ns per pick: fastest of %d runs of %d picks (median), the pick's request_start included\n\n",
 	       RUNS, ROUNDS * BATCH);
