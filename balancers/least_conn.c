@@ -24,7 +24,9 @@ struct lc_shared {
 	uint32_t n, size;        /* servers; leaves (a power of two >= n) */
 	uint32_t *tree;          /* [2 * size]: index of the min key below */
 	uint64_t *key;           /* [n + 1]: key[n] is the KEY_NONE sentinel */
-	uint32_t *inflight;      /* [n] */
+	/* [n]: in-flight per server. Not the core's srv->active_requests: a key
+	 * must change only under the lock, or the tree would go stale. */
+	uint32_t *inflight;
 	uint64_t stamp;          /* pick counter, for tie rotation */
 	uint64_t *last_pick;     /* [n] */
 };

@@ -401,9 +401,15 @@ void rlb_session_pump(struct session *s)
 		rlb_conn_flow_control(&s->up->c);
 }
 
+/* Between requests with nothing received: closing loses nothing. */
+static int idle(const struct session *s)
+{
+	return s->rq == RQ_HEAD && s->c.in.cnt == 0 && s->c.acc.len == 0 && !s->c.send_busy;
+}
+
 void rlb_session_timeout(struct session *s)
 {
-	if ((s->rq == RQ_HEAD && s->c.in.cnt == 0 && s->c.acc.len == 0) || s->rq == RQ_TUNNEL) {
+	if (idle(s) || s->rq == RQ_TUNNEL) {
 		rlb_session_close(s); /* idle keep-alive or tunnel ended */
 		return;
 	}
@@ -415,7 +421,7 @@ void rlb_session_timeout(struct session *s)
 /* SIGTERM: idle connections go now; busy ones close after their response. */
 void rlb_session_drain(struct session *s)
 {
-	if (s->rq == RQ_HEAD && s->c.in.cnt == 0 && s->c.acc.len == 0 && !s->c.send_busy)
+	if (idle(s))
 		rlb_session_close(s);
 }
 
