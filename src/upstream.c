@@ -99,7 +99,6 @@ static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
 	io_uring_sqe_set_data64(sqe, rlb_ud(u, OP_CONNECT));
 	u->c.inflight++;
 	rlb_timer_arm(w, &u->c.timer, srv->backend->timeout_connect_ms);
-	w->upstreams++;
 	return u;
 }
 
@@ -270,7 +269,6 @@ void rlb_upstream_free(struct upstream *u)
 	struct session *s = u->s;
 
 	pool_remove(w, u);
-	w->upstreams--;
 	rlb_conn_release(&u->c);
 	free(u);
 	if (s != NULL) {

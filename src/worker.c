@@ -257,9 +257,8 @@ static void conn_event(struct conn *c, enum rlb_op op, int res, unsigned flags)
 	if (c->closing) {
 		if (op == OP_SEND)
 			rlb_conn_on_send(c, res < 0 ? res : -ECANCELED);
-		else if (op == OP_RECV) {
+		else if (op == OP_RECV)
 			rlb_conn_on_recv(c, res, flags);
-		}
 		if (c->inflight == 0)
 			conn_destroy(c);
 		return;

@@ -141,7 +141,6 @@ struct session {
 	struct body req_body, resp_body;
 	struct rlb_buf req_out;         /* the head as sent to the server */
 	struct rlb_buf resp_out;        /* the head as sent to the client */
-	const char *canned;             /* an error response to send instead */
 	uint8_t req_head_sent : 1;
 	uint8_t resp_head_sent : 1;
 	uint8_t keep_alive : 1;         /* the client connection may carry another request */
@@ -163,7 +162,6 @@ struct upstream {
 	uint8_t connected : 1;
 	uint8_t reused : 1;
 	uint8_t reusable : 1;     /* the response allows keep-alive */
-	uint8_t got_bytes : 1;    /* any response byte arrived on this use */
 };
 
 struct server_pool {
@@ -212,7 +210,6 @@ struct worker {
 	uint64_t wake_val;
 	int stopping;
 	uint64_t drain_deadline_ms;
-	uint32_t upstreams;      /* open upstream connections */
 	struct rlb_http_msg msg; /* scratch: the head being parsed right now */
 };
 

@@ -44,18 +44,25 @@ static char pick(struct rlb_balancer *b)
 	return s ? s->name[0] : '-';
 }
 
+/* The next n picks as letters, e.g. "aabacaa". */
+static const char *sequence(struct rlb_balancer *b, int n)
+{
+	static char seq[64];
+	int i;
+
+	for (i = 0; i < n; i++)
+		seq[i] = pick(b);
+	seq[n] = '\0';
+	return seq;
+}
+
 static void test_nginx_sequence(void **state)
 {
 	static const uint32_t w[] = { 5, 1, 1 };
 	struct rlb_balancer *b = make(w, 3);
-	char seq[15];
-	int i;
 
 	(void)state;
-	for (i = 0; i < 14; i++)
-		seq[i] = pick(b);
-	seq[14] = '\0';
-	assert_string_equal(seq, "aabacaaaabacaa");
+	assert_string_equal(sequence(b, 14), "aabacaaaabacaa");
 	b->ops->destroy(b);
 }
 
@@ -81,14 +88,9 @@ static void test_equal_weights_interleave(void **state)
 {
 	static const uint32_t w[] = { 1, 1, 1 };
 	struct rlb_balancer *b = make(w, 3);
-	char seq[7];
-	int i;
 
 	(void)state;
-	for (i = 0; i < 6; i++)
-		seq[i] = pick(b);
-	seq[6] = '\0';
-	assert_string_equal(seq, "abcabc");
+	assert_string_equal(sequence(b, 6), "abcabc");
 	b->ops->destroy(b);
 }
 
