@@ -14,6 +14,7 @@ void rlb_conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind
 	c->kind = (uint8_t)kind;
 	c->w = w;
 	c->msg.msg_iov = c->iov;
+	w->nconns++;
 	rlb_timer_init(&c->timer);
 	rlb_list_init(&c->starved_link);
 }
@@ -318,4 +319,5 @@ void rlb_conn_release(struct conn *c)
 	send_reset(c);
 	free(c->in.b);
 	rlb_buf_free(&c->acc);
+	c->w->nconns--;
 }

@@ -45,6 +45,8 @@ static int run(const struct rlb_config *cfg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < cfg->workers; i++)
+		workers[i].wake_fd = -1;
 	for (i = 0; i < cfg->workers; i++, started++) {
 		rc = rlb_worker_start(&workers[i], i, cfg);
 		if (rc < 0) {
@@ -62,6 +64,8 @@ static int run(const struct rlb_config *cfg)
 		rlb_worker_stop(&workers[i]);
 	for (i = 0; i < started; i++)
 		rlb_worker_join(&workers[i]);
+	for (i = 0; i < cfg->workers; i++)
+		rlb_worker_free(&workers[i]);
 	free(workers);
 	if (rc == 0)
 		rlb_log("stopped");

@@ -263,6 +263,17 @@ void rlb_upstream_on_idle_event(struct upstream *u)
 	rlb_conn_close(&u->c);
 }
 
+/* Shutdown: every idle connection of a pool goes. */
+void rlb_upstream_close_idle(struct worker *w, struct server_pool *p)
+{
+	while (!rlb_list_empty(&p->idle)) {
+		struct upstream *u = rlb_container_of(p->idle.next, struct upstream, pool_link);
+
+		pool_remove(w, u);
+		rlb_conn_close(&u->c);
+	}
+}
+
 void rlb_upstream_free(struct upstream *u)
 {
 	struct worker *w = u->c.w;

@@ -322,30 +322,61 @@ static void feed_starved(struct worker *w)
 	}
 }
 
+/* One turn: submit, wait for at least one completion, dispatch them all. */
+static int turn(struct worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	int rc;
+
+	rc = io_uring_submit_and_wait(&w->ring, 1);
+	if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+		rlb_log("worker %d: io_uring_submit_and_wait: %s", w->id, strerror(-rc));
+		return rc;
+	}
+	update_clock(w);
+	io_uring_for_each_cqe(&w->ring, head, cqe) {
+		dispatch(w, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&w->ring, n);
+	if (w->buf_added) {
+		io_uring_buf_ring_advance(w->br, (int)w->buf_added);
+		w->buf_added = 0;
+		feed_starved(w);
+	}
+	return 0;
+}
+
 static void run_loop(struct worker *w)
 {
-	while (!(w->stopping && (w->nsessions == 0 || w->now_ms >= w->drain_deadline_ms))) {
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-		int rc;
+	while (!(w->stopping && (w->nsessions == 0 || w->now_ms >= w->drain_deadline_ms)))
+		if (turn(w) < 0)
+			return;
+}
 
-		rc = io_uring_submit_and_wait(&w->ring, 1);
-		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-			rlb_log("worker %d: io_uring_submit_and_wait: %s", w->id, strerror(-rc));
+/* After the drain: close whatever is left (sessions past drain_timeout, the
+ * pooled server connections) and run the ring until the last completion of
+ * every conn is in, so each is freed by the usual path. The cancels answer
+ * at once; the bound only guards against a kernel that never does. */
+static void close_all(struct worker *w)
+{
+	struct rlb_list *it;
+	uint64_t limit;
+
+	/* Closing frees nothing here (the dispatcher does), so the walk is safe. */
+	for (it = w->sessions.next; it != &w->sessions; it = it->next)
+		rlb_session_close(rlb_container_of(it, struct session, link));
+	for (size_t i = 0; i < w->cfg->num_backends; i++)
+		for (size_t j = 0; j < w->cfg->backends[i].num_servers; j++)
+			rlb_upstream_close_idle(w, &w->pools[i][j]);
+	limit = w->now_ms + 1000;
+	while (w->nconns > 0 && w->now_ms < limit)
+		if (turn(w) < 0)
 			break;
-		}
-		update_clock(w);
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
-			dispatch(w, cqe);
-			n++;
-		}
-		io_uring_cq_advance(&w->ring, n);
-		if (w->buf_added) {
-			io_uring_buf_ring_advance(w->br, (int)w->buf_added);
-			w->buf_added = 0;
-			feed_starved(w);
-		}
-	}
+	io_uring_submit(&w->ring); /* the final closes */
+	if (w->nconns > 0)
+		rlb_log("worker %d: %u connection(s) still busy at exit", w->id, w->nconns);
 }
 
 static void *worker_main(void *arg)
@@ -368,6 +399,7 @@ static void *worker_main(void *arg)
 	arm_tick(w);
 	arm_wake(w);
 	run_loop(w);
+	close_all(w);
 	io_uring_queue_exit(&w->ring);
 	return NULL;
 }
@@ -444,4 +476,28 @@ void rlb_worker_stop(struct worker *w)
 void rlb_worker_join(struct worker *w)
 {
 	pthread_join(w->thread, NULL);
+}
+
+/* Frees what rlb_worker_start and the thread allocated; safe on a worker
+ * whose start failed part way (everything it did not reach is NULL). */
+void rlb_worker_free(struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; w->balancers != NULL && i < w->cfg->num_backends; i++)
+		if (w->balancers[i] != NULL)
+			w->balancers[i]->ops->destroy(w->balancers[i]);
+	for (i = 0; w->pools != NULL && i < w->cfg->num_backends; i++)
+		free(w->pools[i]);
+	for (i = 0; w->listeners != NULL && i < w->cfg->num_frontends; i++)
+		if (w->listeners[i].fd >= 0)
+			close(w->listeners[i].fd);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	free(w->balancers);
+	free(w->pools);
+	free(w->listeners);
+	free(w->br);
+	free(w->bufmem);
+	free(w->bufref);
 }

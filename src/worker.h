@@ -200,6 +200,7 @@ struct worker {
 	struct server_pool **pools;        /* [backend][server] */
 	struct rlb_list sessions;
 	uint32_t nsessions, max_sessions;
+	uint32_t nconns;         /* conns not yet released, both kinds */
 	struct rlb_list starved;
 	struct timer_list timers[RLB_TIMER_LISTS];
 	int ntimers;
@@ -219,6 +220,7 @@ void rlb_buf_unref(struct worker *w, uint16_t bid);
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg);
 void rlb_worker_stop(struct worker *w);
 void rlb_worker_join(struct worker *w);
+void rlb_worker_free(struct worker *w);
 void rlb_session_done(struct worker *w); /* a session was freed */
 
 /* timer.c */
@@ -264,6 +266,7 @@ void rlb_upstream_timeout(struct upstream *u);
 void rlb_upstream_finish(struct session *s, int reusable);
 void rlb_upstream_abort(struct session *s);
 void rlb_upstream_free(struct upstream *u);
+void rlb_upstream_close_idle(struct worker *w, struct server_pool *p);
 void rlb_upstream_on_idle_event(struct upstream *u);
 int rlb_upstream_retry_stale(struct session *s);
 
