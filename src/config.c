@@ -170,6 +170,7 @@ static int open_section(struct loader *ld, const char *section)
 		fe->line = ld->section_line;
 		fe->timeout_client_ms = 30000;
 		fe->timeout_tunnel_ms = 3600000;
+		fe->timeout_linger_ms = 5000;
 		fe->max_header_bytes = 16384;
 		fe->max_uri_bytes = 8192;
 		ld->kind = SEC_FRONTEND;
@@ -263,6 +264,8 @@ static int frontend_key(struct loader *ld, const char *key, const char *value)
 		set_duration(ld, key, value, &fe->timeout_client_ms);
 	} else if (strcmp(key, "timeout_tunnel") == 0) {
 		set_duration(ld, key, value, &fe->timeout_tunnel_ms);
+	} else if (strcmp(key, "timeout_linger") == 0) {
+		set_duration(ld, key, value, &fe->timeout_linger_ms);
 	} else if (strcmp(key, "max_header_size") == 0) {
 		set_uint(ld, key, value, 1024, 1048576, &fe->max_header_bytes);
 	} else if (strcmp(key, "max_uri_size") == 0) {

@@ -286,6 +286,16 @@ int rlb_conn_on_send(struct conn *c, int res)
 	return 0;
 }
 
+/* Drops everything received and not yet used (lingering close). */
+void rlb_conn_discard_input(struct conn *c)
+{
+	while (c->in.cnt)
+		inq_pop(c);
+	c->acc.len = 0;
+	c->acc_scanned = 0;
+	c->head_from_front = 0;
+}
+
 /* Starts teardown: cancels everything in flight on the socket. The conn is
  * destroyed by the dispatcher once the last completion is in (the cancel
  * itself is always one, so destruction never happens inside a caller). */

@@ -86,6 +86,7 @@ static void reply_error(struct session *s, int status)
 	s->resp_body = (struct body){ .kind = RLB_BODY_NONE };
 	s->resp_head_sent = 0;
 	s->keep_alive = 0;
+	s->linger_wanted = 1; /* the client may be mid-request: let it read this */
 	s->rq = RQ_DONE;
 	s->rs = RS_FORWARD;
 }
@@ -137,6 +138,7 @@ static int read_request(struct session *s)
 	s->req_body = (struct body){ .kind = m->body, .left = m->content_length };
 	s->req_out.len = 0;
 	s->req_head_sent = s->resp_head_sent = 0;
+	s->req_abandoned = 0;
 	s->rq = RQ_FORWARD;
 	s->rs = RS_HEAD;
 	if (rlb_rewrite_request(m, s->peer_ip, s->fe->backend->name, &s->req_out) < 0) {
@@ -156,8 +158,12 @@ static int forward_request(struct session *s)
 
 	if (u == NULL || !u->connected || u->c.send_busy || u->c.closing)
 		return 0;
-	if (u->c.err) { /* the server went away while we were sending */
-		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
+	if (u->c.err) {
+		/* The server stopped taking the request. It may have answered
+		 * first (a 401 or 413 on an upload, then close): stop sending and
+		 * read on; read_response gives 502 if no answer comes. */
+		s->req_abandoned = 1;
+		s->rq = RQ_DONE;
 		return 1;
 	}
 	if (!s->req_head_sent) {
@@ -243,7 +249,7 @@ static int read_response(struct session *s)
 		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
 		return 1;
 	}
-	tunnel = m->status == 101 && s->upgrade && s->rq == RQ_DONE;
+	tunnel = m->status == 101 && s->upgrade && s->rq == RQ_DONE && !s->req_abandoned;
 	if (m->status < 200 && m->status != 101)
 		return relay_interim(s, m);
 	if (m->status == 101 && !tunnel) {
@@ -254,7 +260,9 @@ static int read_response(struct session *s)
 	}
 	u->reusable = (m->minor_version ? !(m->flags & RLB_HTTP_CONN_CLOSE) :
 		       !!(m->flags & RLB_HTTP_CONN_KEEPALIVE)) && m->body != RLB_BODY_EOF && !tunnel;
-	s->keep_alive = s->keep_alive && m->body != RLB_BODY_EOF && !s->c.w->stopping && !tunnel;
+	/* We close after an answer that came before the request ended. */
+	s->keep_alive = s->keep_alive && m->body != RLB_BODY_EOF && !s->c.w->stopping && !tunnel &&
+			s->rq == RQ_DONE && !s->req_abandoned;
 	s->resp_body = (struct body){ .kind = m->body, .left = m->content_length };
 	s->resp_out.len = 0;
 	n = rlb_rewrite_response(m, s->keep_alive, s->client_minor, tunnel, &s->resp_out);
@@ -310,23 +318,53 @@ static int forward_response(struct session *s)
 	return 0;
 }
 
+/* Closing a socket with unread bytes makes the kernel send RST, and the RST
+ * can destroy the answer we just sent before the client reads it: a 400 with
+ * more request bytes behind it, a server's early 401 on a big upload. So, as
+ * nginx's lingering_close does, send FIN first, then read and drop what still
+ * comes until the client closes or timeout_linger (a fixed deadline, never
+ * extended by the client) has passed. */
+static void end_connection(struct session *s)
+{
+	struct worker *w = s->c.w;
+	struct io_uring_sqe *sqe;
+
+	if (s->lingering)
+		return;
+	if (s->c.eof || !(s->linger_wanted || s->c.in.cnt || s->c.acc.len) || s->fe->timeout_linger_ms == 0) {
+		rlb_session_close(s);
+		return;
+	}
+	s->lingering = 1;
+	w->nlingering++;
+	rlb_conn_discard_input(&s->c);
+	sqe = rlb_sqe(w);
+	io_uring_prep_shutdown(sqe, s->c.fd, SHUT_WR);
+	io_uring_sqe_set_data64(sqe, rlb_ud(&s->c, OP_CANCEL));
+	s->c.inflight++;
+	rlb_timer_arm(w, &s->c.timer, s->fe->timeout_linger_ms);
+}
+
 /* Ends a transaction once both directions are done and nothing is in
  * flight; returns 1 when it did. */
 static int finish(struct session *s)
 {
 	struct worker *w = s->c.w;
-	int early = s->rs == RS_DONE && s->rq == RQ_FORWARD; /* answered before the body ended */
+	/* answered before the request body ended */
+	int early = s->rs == RS_DONE && (s->rq == RQ_FORWARD || s->req_abandoned);
 
 	if (s->rs != RS_DONE || (s->rq != RQ_DONE && !early) || s->c.send_busy)
 		return 0;
 	if (s->up != NULL && s->up->c.send_busy)
 		return 0;
-	if (early)
+	if (early) {
 		s->keep_alive = 0;
+		s->linger_wanted = 1; /* the rest of the body is still coming */
+	}
 	if (s->up != NULL)
 		rlb_upstream_finish(s, s->up->reusable && !early);
 	if (!s->keep_alive || s->c.eof || w->stopping) {
-		rlb_session_close(s);
+		end_connection(s);
 		return 1;
 	}
 	s->rq = RQ_HEAD;
@@ -390,11 +428,19 @@ void rlb_session_pump(struct session *s)
 	if (s->in_pump || s->c.closing)
 		return;
 	s->in_pump = 1;
-	while (step(s))
+	while (!s->lingering && step(s))
 		;
 	s->in_pump = 0;
 	if (s->c.closing)
 		return;
+	if (s->lingering) {
+		rlb_conn_discard_input(&s->c);
+		if (s->c.eof)
+			rlb_session_close(s);
+		else
+			rlb_conn_flow_control(&s->c);
+		return;
+	}
 	update_timers(s);
 	rlb_conn_flow_control(&s->c);
 	if (s->up != NULL)
@@ -409,12 +455,16 @@ static int idle(const struct session *s)
 
 void rlb_session_timeout(struct session *s)
 {
-	if (idle(s) || s->rq == RQ_TUNNEL) {
+	if (idle(s) || s->rq == RQ_TUNNEL || s->lingering) {
 		rlb_session_close(s); /* idle keep-alive or tunnel ended */
 		return;
 	}
 	rlb_log("client %s: timeout_client expired, answering 408", s->peer_ip);
 	reply_error(s, 408);
+	/* A client this slow gets no lingering (nor does it under nginx): the
+	 * 408 goes out and the slot is freed at once. */
+	s->linger_wanted = 0;
+	rlb_conn_discard_input(&s->c);
 	rlb_session_pump(s);
 }
 
@@ -444,6 +494,7 @@ void rlb_session_free(struct session *s)
 		return;
 	rlb_list_del(&s->link);
 	w->nsessions--;
+	w->nlingering -= s->lingering;
 	rlb_conn_release(&s->c);
 	rlb_buf_free(&s->req_out);
 	rlb_buf_free(&s->resp_out);

@@ -227,6 +227,7 @@ int rlb_upstream_retry_stale(struct session *s)
 	s->retried_stale = 1;
 	s->rq = RQ_FORWARD;
 	s->req_body.done = 0;
+	s->req_abandoned = 0;
 	return 1;
 }
 

@@ -350,7 +350,7 @@ static int turn(struct worker *w)
 
 static void run_loop(struct worker *w)
 {
-	while (!(w->stopping && (w->nsessions == 0 || w->now_ms >= w->drain_deadline_ms)))
+	while (!(w->stopping && (w->nsessions == w->nlingering || w->now_ms >= w->drain_deadline_ms)))
 		if (turn(w) < 0)
 			return;
 }

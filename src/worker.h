@@ -38,7 +38,7 @@ enum rlb_op {
 	OP_RECV,
 	OP_SEND,
 	OP_CONNECT,
-	OP_CANCEL,
+	OP_CANCEL,     /* a counted completion with nothing to do: cancel, shutdown */
 	OP_TICK,
 	OP_WAKE,
 };
@@ -149,6 +149,9 @@ struct session {
 	uint8_t upgrade : 1;            /* the request asked for an Upgrade */
 	uint8_t retried_stale : 1;      /* already retried a dead pooled connection */
 	uint8_t in_pump : 1;
+	uint8_t req_abandoned : 1;      /* the server stopped taking the request; its answer may still come */
+	uint8_t linger_wanted : 1;      /* the client may still be sending when we close */
+	uint8_t lingering : 1;          /* FIN sent; reading and dropping until EOF or timeout_linger */
 	int tries;
 	uint64_t *avoid;
 	uint64_t t_start_us;
@@ -200,6 +203,7 @@ struct worker {
 	struct server_pool **pools;        /* [backend][server] */
 	struct rlb_list sessions;
 	uint32_t nsessions, max_sessions;
+	uint32_t nlingering;     /* sessions answered and lingering: the drain does not wait for them */
 	uint32_t nconns;         /* conns not yet released, both kinds */
 	struct rlb_list starved;
 	struct timer_list timers[RLB_TIMER_LISTS];
@@ -246,6 +250,7 @@ size_t rlb_conn_gather(struct conn *src, struct conn *dst, struct body *b, int *
 void rlb_conn_send_add(struct conn *dst, const void *data, size_t len);
 void rlb_conn_send_submit(struct conn *dst);
 int rlb_conn_on_send(struct conn *c, int res);
+void rlb_conn_discard_input(struct conn *c);
 void rlb_conn_close(struct conn *c);
 void rlb_conn_release(struct conn *c);
 

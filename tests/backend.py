@@ -16,8 +16,11 @@ server answered. Endpoints:
   /ws                    101 Switching Protocols, then echoes raw bytes
   /garbage               an invalid response
   /die                   closes the connection in the middle of a response
+  /reject                401 at once, without reading the request body, then closes
+                         (an auth check failing on a large upload)
 """
 import argparse
+import socket
 import socketserver
 import sys
 import threading
@@ -83,6 +86,10 @@ class Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path
+        if path == "/reject":
+            self.close_connection = True
+            self.reply(401, b"no\n", [("Connection", "close")])
+            return self.linger()
         if path == "/continue":
             return self.reply(200, str(self.read_body(keep=False)).encode())
         body = self.read_body() if path != "/ws" else b""
@@ -112,6 +119,18 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         return self.reply(200, b"hello from %s\n" % self.server.name.encode())
+
+    def linger(self):
+        """Closes as nginx does after an early answer: FIN, then drop what
+        still comes (up to 2 s), so no RST destroys the answer in flight."""
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_WR)
+        self.connection.settimeout(2)
+        try:
+            while self.connection.recv(CHUNK):
+                pass
+        except OSError:
+            pass
 
     def send_bytes(self, n, chunked):
         self.send_response(200)

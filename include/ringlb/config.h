@@ -20,6 +20,7 @@ struct rlb_frontend {
 	struct rlb_backend *backend; /* resolved after the whole file is read */
 	uint32_t timeout_client_ms;  /* idle keep-alive and request-head deadline */
 	uint32_t timeout_tunnel_ms;  /* inactivity of an upgraded (WebSocket) connection */
+	uint32_t timeout_linger_ms;  /* draining a client before close, so no RST eats our answer; 0: off */
 	uint32_t max_header_bytes;   /* 431 past it */
 	uint32_t max_uri_bytes;      /* 414 past it */
 };

@@ -44,7 +44,7 @@ static void expect_error(const char *text, int line, const char *message)
 static const char *good =
 	"[global]\nworkers = 2\nmax_connections = 500\ndrain_timeout = 1500ms\n"
 	"[frontend web]\nlisten = 127.0.0.1:8080\nbackend = app ; comment\ntimeout_client = 1m\ntimeout_tunnel = 2m\n"
-	"max_header_size = 8192\nmax_uri_size = 4096\n"
+	"timeout_linger = 0\nmax_header_size = 8192\nmax_uri_size = 4096\n"
 	"[backend app]\nbalance = round_robin\ntimeout_connect = 250ms\ntimeout_server = 3s\n"
 	"retries = 4\npool_max_idle = 7\npool_idle_timeout = 2s\n"
 	"server = a 127.0.0.1:9001 weight=3\nserver = b [::1]:9002\n";
@@ -62,6 +62,7 @@ static void test_all_keys(void **state)
 	assert_int_equal(cfg.num_frontends, 1);
 	assert_int_equal(cfg.frontends[0].timeout_client_ms, 60000);
 	assert_int_equal(cfg.frontends[0].timeout_tunnel_ms, 120000);
+	assert_int_equal(cfg.frontends[0].timeout_linger_ms, 0);
 	assert_int_equal(cfg.frontends[0].max_header_bytes, 8192);
 	assert_int_equal(cfg.frontends[0].max_uri_bytes, 4096);
 	be = cfg.frontends[0].backend;
@@ -93,6 +94,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_connections, 10000);
 	assert_int_equal(cfg.frontends[0].timeout_client_ms, 30000);
 	assert_int_equal(cfg.frontends[0].timeout_tunnel_ms, 3600000);
+	assert_int_equal(cfg.frontends[0].timeout_linger_ms, 5000);
 	assert_int_equal(cfg.frontends[0].max_header_bytes, 16384);
 	assert_int_equal(cfg.backends[0].retries, 2);
 	assert_int_equal(cfg.backends[0].timeout_connect_ms, 2000);
