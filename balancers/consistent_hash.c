@@ -14,8 +14,9 @@
  * with one atomic store; old tables are freed after a grace period.
  *
  * Keys (hash_key): client_ip (default), uri (the request target), header:NAME,
- * cookie:NAME. A request without its key (no such header or cookie, or a
- * retry, when the head is gone) goes round robin.
+ * cookie:NAME. A request without its key (no such header or cookie) goes
+ * round robin. A retry hashes the same key and walks on along the table past
+ * the servers tried, so it too is the same for every request with that key.
  * hash_balance_factor = F (> 1, e.g. 1.25): no server takes more than
  * ceil(F x average in-flight x its weight share); the request walks on to the
  * next slot's server. maglev_table_size: a prime, default the larger of 65537

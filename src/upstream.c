@@ -110,7 +110,7 @@ static void attach(struct session *s, struct upstream *u)
 }
 
 /* Picks a server not tried yet and attaches a connection to it; answers 503
- * when none is left. req is the parsed head on the first try, else NULL. */
+ * when none is left. req is the parsed head (NULL if it could not be had). */
 static void try_next(struct session *s, const struct rlb_http_msg *req)
 {
 	struct rlb_balancer *b = balancer_of(s);
@@ -157,6 +157,19 @@ void rlb_upstream_start(struct session *s)
 	try_next(s, &s->c.w->msg);
 }
 
+/* A retry picks with the request head too, so a hashing balancer keeps the
+ * key: the head as we send it (s->req_out, kept until the request is done) is
+ * parsed again into the worker's scratch message, free between events. It
+ * is our own output, so this fails only on a bug; the pick then goes without
+ * a head, as a keyless request. */
+static const struct rlb_http_msg *head_again(struct session *s)
+{
+	struct rlb_http_msg *m = &s->c.w->msg;
+	struct rlb_http_limits lim = { s->req_out.len, s->req_out.len };
+
+	return rlb_http_parse_request(s->req_out.data, s->req_out.len, 0, &lim, m) > 0 ? m : NULL;
+}
+
 /* A connect failed or timed out, before any byte of the request was sent:
  * safe to try another server, up to `retries` times. */
 static void connect_failed(struct session *s, const char *why)
@@ -170,7 +183,7 @@ static void connect_failed(struct session *s, const char *why)
 	if (s->tries++ >= s->fe->backend->retries)
 		rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
 	else
-		try_next(s, NULL);
+		try_next(s, head_again(s));
 	rlb_session_pump(s);
 }
 

@@ -2,7 +2,7 @@
 import os
 from collections import Counter
 
-from harness import ROOT, Client, get, proxy
+from harness import ROOT, Client, free_port, get, proxy
 
 ALGOS = ["round_robin", "least_conn", "consistent_hash", "p2c", "ewma", "random"]
 
@@ -22,6 +22,21 @@ def test_consistent_hash_header_key_is_sticky():
                 assert get(lb.port, "/", "X-User: %s\r\n" % user)[1]["x-server"] == first
         spread = {get(lb.port, "/", "X-User: u%d\r\n" % i)[1]["x-server"] for i in range(60)}
         assert len(spread) >= 4, spread
+
+
+def test_consistent_hash_retry_keeps_the_key():
+    # Without health checks the table still maps some keys to a dead server:
+    # each such request is refused there and retried. The retry hashes the
+    # same key again and walks on along the table, so a user still lands on
+    # one server every time (not wherever round robin happens to point).
+    dead = ("dead", free_port(), "")
+    with proxy(3, extra_servers=[dead], balance="consistent_hash",
+               backend_extra="hash_key = header:X-User\nretries = 2") as (lb, _):
+        for i in range(40):
+            seen = {get(lb.port, "/", "X-User: u%d\r\n" % i)[1]["x-server"] for _ in range(4)}
+            assert len(seen) == 1, (i, seen)
+        retried = lb.output().count("server dead: connect failed")
+        assert retried >= 8, retried  # about a quarter of 160 requests met the dead server
 
 
 def test_least_conn_avoids_busy_server():
