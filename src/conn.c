@@ -17,6 +17,7 @@ void rlb_conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind
 	w->nconns++;
 	rlb_timer_init(&c->timer);
 	rlb_list_init(&c->starved_link);
+	rlb_list_init(&c->pinned_link);
 }
 
 void rlb_conn_arm_recv(struct conn *c)
@@ -26,7 +27,10 @@ void rlb_conn_arm_recv(struct conn *c)
 	if (c->recv_armed || c->closing || c->eof || !c->readable)
 		return;
 	sqe = rlb_sqe(c->w);
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	if (c->oneshot)
+		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = 0;
 	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_RECV));
@@ -61,17 +65,32 @@ static struct inbuf *inq_front(struct conn *c)
 	return c->in.cnt ? &c->in.b[c->in.head] : NULL;
 }
 
+/* Frees an inbuf's memory: back to the ring, or to the heap. */
+static void inbuf_drop(struct conn *c, struct inbuf *f)
+{
+	if (f->bid == RLB_HEAP_BID) {
+		free(f->data);
+		return;
+	}
+	rlb_buf_give_back(c->w, f->bid);
+	if (--c->npinned == 0)
+		rlb_list_del(&c->pinned_link);
+}
+
 static void inq_pop(struct conn *c)
 {
-	rlb_buf_unref(c->w, c->in.b[c->in.head].bid);
+	inbuf_drop(c, &c->in.b[c->in.head]);
 	c->in.head++;
 	if (--c->in.cnt == 0)
 		c->in.head = 0;
 }
 
 /* Flow control: a peer that sends faster than the other side takes gets its
- * multishot recv cancelled, so one connection cannot hold the whole buffer
- * ring; it is re-armed once the queue has drained. */
+ * multishot recv cancelled, and is re-armed once the queue has drained.
+ * A multishot recv reads all the socket holds on each wakeup (up to the
+ * receive buffer, megabytes once autotuned), so a connection that needed
+ * pausing once goes on with one-buffer recvs, kept RLB_INQ_PAUSE deep:
+ * what a stalled connection holds stays bounded. */
 void rlb_conn_flow_control(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -84,7 +103,9 @@ void rlb_conn_flow_control(struct conn *c)
 		io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CANCEL));
 		c->inflight++;
 		c->recv_paused = 1;
-	} else if (c->in.cnt <= RLB_INQ_RESUME && !c->recv_armed && !c->starved) {
+		c->oneshot = 1;
+	} else if (c->in.cnt <= (c->oneshot ? RLB_INQ_PAUSE - 1 : RLB_INQ_RESUME) && !c->recv_armed &&
+		   !c->starved) {
 		c->recv_paused = 0;
 		rlb_conn_arm_recv(c);
 	}
@@ -99,11 +120,13 @@ void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
 	if (res > 0) {
 		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
 
-		w->bufref[bid] = 1; /* the inbound queue's reference */
+		w->bufs_free--;
 		if (inq_push(c, w->bufmem + (size_t)bid * RLB_BUF_SIZE, (uint32_t)res, bid) < 0) {
-			rlb_buf_unref(w, bid);
+			rlb_buf_give_back(w, bid);
 			c->err = -ENOMEM;
 			c->eof = 1;
+		} else if (c->npinned++ == 0) {
+			rlb_list_add_tail(&w->pinned, &c->pinned_link);
 		}
 	} else if (res == 0) {
 		c->eof = 1;
@@ -204,31 +227,47 @@ void rlb_conn_send_add(struct conn *dst, const void *data, size_t len)
 	dst->msg.msg_iovlen++;
 }
 
-/* Appends body bytes from src's queue to dst's pending send, without copying:
- * the iovecs point into src's provided buffers, which stay referenced until
- * the send completes. Returns the bytes gathered; sets *err on bad framing. */
+/* Appends body bytes from src's queue to dst's pending send (up to
+ * RLB_SEND_MAX), copying them into dst's own send buffer: the ring buffers
+ * they came from go back at once, so a destination that stops reading pins
+ * none. Called only with no send in flight on dst. Returns the bytes taken;
+ * sets *err on bad framing (or -ENOMEM). */
 size_t rlb_conn_gather(struct conn *src, struct conn *dst, struct body *b, int *err)
 {
+	struct rlb_buf *out = &dst->out;
 	struct inbuf *f;
-	size_t total = 0;
+	size_t want = 0, total = 0;
+	uint32_t i;
 
 	if (b->kind == RLB_BODY_NONE)
 		b->done = 1;
-	while (!b->done && *err == 0 && dst->msg.msg_iovlen < RLB_SEND_IOV && (f = inq_front(src))) {
-		size_t avail = f->len - f->off, n = frame(b, f->data + f->off, avail, err);
+	if (b->done || src->in.cnt == 0 || out->len != 0 || dst->msg.msg_iovlen >= RLB_SEND_IOV)
+		return 0;
+	for (i = 0; i < src->in.cnt && want < RLB_SEND_MAX; i++)
+		want += src->in.b[src->in.head + i].len - src->in.b[src->in.head + i].off;
+	if (want > RLB_SEND_MAX)
+		want = RLB_SEND_MAX;
+	if (rlb_buf_reserve(out, want) < 0) {
+		*err = -ENOMEM;
+		return 0;
+	}
+	while (!b->done && *err == 0 && total < want && (f = inq_front(src))) {
+		size_t avail = f->len - f->off, n;
 
-		if (n > 0) {
-			rlb_conn_send_add(dst, f->data + f->off, n);
-			dst->send_bids[dst->send_nbids++] = f->bid;
-			src->w->bufref[f->bid]++;
-			f->off += (uint32_t)n;
-			total += n;
-		}
+		if (avail > want - total)
+			avail = want - total;
+		n = frame(b, f->data + f->off, avail, err);
+		memcpy(out->data + total, f->data + f->off, n);
+		f->off += (uint32_t)n;
+		total += n;
 		if (f->off == f->len)
 			inq_pop(src);
 		if (n < avail)
 			break;
 	}
+	out->len = (uint32_t)total;
+	if (total > 0)
+		rlb_conn_send_add(dst, out->data, total);
 	return total;
 }
 
@@ -247,11 +286,7 @@ void rlb_conn_send_submit(struct conn *dst)
 
 static void send_reset(struct conn *c)
 {
-	uint8_t i;
-
-	for (i = 0; i < c->send_nbids; i++)
-		rlb_buf_unref(c->w, c->send_bids[i]);
-	c->send_nbids = 0;
+	c->out.len = 0;
 	c->msg.msg_iov = c->iov;
 	c->msg.msg_iovlen = 0;
 	c->send_busy = 0;
@@ -284,6 +319,38 @@ int rlb_conn_on_send(struct conn *c, int res)
 	c->send_busy = 0;
 	rlb_conn_send_submit(c);
 	return 0;
+}
+
+/* Moves the queued bytes that sit in ring buffers to the heap and gives the
+ * buffers back. Only between events: nothing points into the queue then. On
+ * allocation failure the buffer simply stays pinned. */
+void rlb_conn_unpin(struct conn *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->in.cnt; i++) {
+		struct inbuf *f = &c->in.b[c->in.head + i];
+		uint32_t n = f->len - f->off;
+		char *copy;
+
+		if (f->bid == RLB_HEAP_BID || (copy = malloc(n ? n : 1)) == NULL)
+			continue;
+		memcpy(copy, f->data + f->off, n);
+		inbuf_drop(c, f);
+		*f = (struct inbuf){ .data = copy, .len = n, .off = 0, .bid = RLB_HEAP_BID };
+	}
+	/* Off the list even if a copy failed (that buffer stays pinned until
+	 * used), so the caller's loop ends. */
+	rlb_list_del(&c->pinned_link);
+}
+
+/* A transaction ended: a large send buffer goes back to the allocator, so
+ * idle keep-alive and pooled connections hold none (kept while a body
+ * streams, to spare a malloc per send). */
+void rlb_conn_trim(struct conn *c)
+{
+	if (!c->send_busy && c->out.cap > 4096)
+		rlb_buf_free(&c->out);
 }
 
 /* Drops everything received and not yet used (lingering close). */
@@ -329,5 +396,6 @@ void rlb_conn_release(struct conn *c)
 	send_reset(c);
 	free(c->in.b);
 	rlb_buf_free(&c->acc);
+	rlb_buf_free(&c->out);
 	c->w->nconns--;
 }

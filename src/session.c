@@ -369,6 +369,7 @@ static int finish(struct session *s)
 	}
 	s->rq = RQ_HEAD;
 	s->rs = RS_NONE;
+	rlb_conn_trim(&s->c);
 	rlb_timer_arm(w, &s->c.timer, s->fe->timeout_client_ms);
 	return 1;
 }

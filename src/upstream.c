@@ -254,6 +254,7 @@ void rlb_upstream_finish(struct session *s, int reusable)
 	rlb_upstream_end_try(s, RLB_OUTCOME_OK);
 	detach(s);
 	if (reusable && !u->c.eof && u->c.in.cnt == 0 && !w->stopping && p->n_idle < u->srv->backend->pool_max_idle) {
+		rlb_conn_trim(&u->c);
 		rlb_list_add_tail(&p->idle, &u->pool_link);
 		p->n_idle++;
 		rlb_timer_arm(w, &u->c.timer, u->srv->backend->pool_idle_timeout_ms);

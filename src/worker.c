@@ -26,16 +26,11 @@ struct io_uring_sqe *rlb_sqe(struct worker *w)
 	return sqe;
 }
 
-static void buf_give_back(struct worker *w, uint16_t bid)
+void rlb_buf_give_back(struct worker *w, uint16_t bid)
 {
 	io_uring_buf_ring_add(w->br, w->bufmem + (size_t)bid * RLB_BUF_SIZE, RLB_BUF_SIZE, bid,
 			      io_uring_buf_ring_mask(RLB_BUF_COUNT), (int)w->buf_added++);
-}
-
-void rlb_buf_unref(struct worker *w, uint16_t bid)
-{
-	if (--w->bufref[bid] == 0)
-		buf_give_back(w, bid);
+	w->bufs_free++;
 }
 
 static int setup_buffers(struct worker *w)
@@ -48,8 +43,7 @@ static int setup_buffers(struct worker *w)
 	if (posix_memalign((void **)&w->br, 4096, ring_bytes) != 0)
 		return -ENOMEM;
 	w->bufmem = malloc((size_t)RLB_BUF_COUNT * RLB_BUF_SIZE);
-	w->bufref = calloc(RLB_BUF_COUNT, sizeof(*w->bufref));
-	if (w->bufmem == NULL || w->bufref == NULL)
+	if (w->bufmem == NULL)
 		return -ENOMEM;
 	io_uring_buf_ring_init(w->br);
 	reg.ring_addr = (uint64_t)(uintptr_t)w->br;
@@ -58,10 +52,10 @@ static int setup_buffers(struct worker *w)
 	rc = io_uring_register_buf_ring(&w->ring, &reg, 0);
 	if (rc < 0)
 		return rc;
-	/* The kernel owns a buffer until a recv completes into it; from then
-	 * on bufref counts its holders, and the last one gives it back. */
+	/* The kernel owns a buffer until a recv completes into it; then the
+	 * conn's inbound queue does, until it has used the bytes. */
 	for (i = 0; i < RLB_BUF_COUNT; i++)
-		buf_give_back(w, i);
+		rlb_buf_give_back(w, i);
 	io_uring_buf_ring_advance(w->br, (int)w->buf_added);
 	w->buf_added = 0;
 	return 0;
@@ -322,6 +316,19 @@ static void feed_starved(struct worker *w)
 	}
 }
 
+/* With the ring half empty, bytes still queued at the end of a turn (their
+ * destination is not taking them: a client that stopped reading, a server
+ * slow to read an upload) move to the heap and their buffers go back. So
+ * stalled connections hold memory of their own, bounded by flow control,
+ * and can never starve the rest of the worker of receive buffers. */
+static void unpin_all(struct worker *w)
+{
+	if (w->bufs_free >= RLB_BUF_COUNT / 2)
+		return;
+	while (!rlb_list_empty(&w->pinned))
+		rlb_conn_unpin(rlb_container_of(w->pinned.next, struct conn, pinned_link));
+}
+
 /* One turn: submit, wait for at least one completion, dispatch them all. */
 static int turn(struct worker *w)
 {
@@ -340,6 +347,7 @@ static int turn(struct worker *w)
 		n++;
 	}
 	io_uring_cq_advance(&w->ring, n);
+	unpin_all(w);
 	if (w->buf_added) {
 		io_uring_buf_ring_advance(w->br, (int)w->buf_added);
 		w->buf_added = 0;
@@ -443,6 +451,7 @@ int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg)
 	w->max_sessions = (cfg->max_connections + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
 	rlb_list_init(&w->sessions);
 	rlb_list_init(&w->starved);
+	rlb_list_init(&w->pinned);
 	w->listeners = calloc(cfg->num_frontends, sizeof(*w->listeners));
 	if (w->listeners == NULL)
 		return -ENOMEM;
@@ -499,5 +508,4 @@ void rlb_worker_free(struct worker *w)
 	free(w->listeners);
 	free(w->br);
 	free(w->bufmem);
-	free(w->bufref);
 }

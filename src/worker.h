@@ -5,9 +5,12 @@
  * Lifetime rules (after liburing's examples/proxy.c):
  *  - every SQE that names a conn counts in conn->inflight; a conn's memory is
  *    freed only after it is closing and inflight is back to 0;
- *  - provided buffers are reference counted (worker->bufref): the inbound
- *    queue holds one reference, every send that points into the buffer holds
- *    one more, so either side may go away first;
+ *  - a provided buffer belongs to the inbound queue it was received into
+ *    and goes back to the ring when the queue has used it. Sends copy what
+ *    they take into the conn's own send buffer, so a peer that stops reading
+ *    pins no ring buffer; and when the ring runs low, bytes still queued at
+ *    the end of a loop turn are copied out too (worker.c: unpin_all). So no
+ *    set of stalled connections can starve the others of buffers;
  *  - a session outlives its upstream: it is freed only once s->up is NULL,
  *    because the upstream's in-flight send may point at s->req_out.
  */
@@ -26,7 +29,9 @@
 
 #define RLB_BUF_SIZE 16384   /* one provided buffer */
 #define RLB_BUF_COUNT 1024   /* buffers per worker: 16 MiB */
-#define RLB_SEND_IOV 8       /* slices gathered into one sendmsg */
+#define RLB_SEND_IOV 4       /* slices of one sendmsg: a head, then body bytes */
+#define RLB_SEND_MAX 65536   /* body bytes copied into one send */
+#define RLB_HEAP_BID 0xFFFFu /* an inbuf copied out of the ring into malloc'd memory */
 #define RLB_INQ_PAUSE 8      /* stop reading a peer holding this many buffers */
 #define RLB_INQ_RESUME 2     /* ... and start again at this many */
 #define RLB_TICK_MS 100      /* timer resolution */
@@ -87,6 +92,7 @@ struct conn {
 	uint8_t eof : 1;        /* the peer closed (or recv failed: see err) */
 	uint8_t send_busy : 1;
 	uint8_t readable : 1;   /* connected: flow control may post a recv */
+	uint8_t oneshot : 1;    /* paused once: single-buffer recvs from now on */
 	int err;                /* first socket error, negative errno */
 	uint32_t inflight;
 	struct worker *w;
@@ -97,10 +103,11 @@ struct conn {
 	/* the in-flight send */
 	struct msghdr msg;
 	struct iovec iov[RLB_SEND_IOV];
-	uint16_t send_bids[RLB_SEND_IOV];
-	uint8_t send_nbids;
+	struct rlb_buf out;     /* body bytes of the send, copied from the peer's queue */
+	uint32_t npinned;       /* ring buffers in the inbound queue */
 	struct rlb_timer timer;
 	struct rlb_list starved_link;
+	struct rlb_list pinned_link; /* on worker->pinned while npinned > 0 */
 };
 
 /* How much of a body is still to come, in one direction. */
@@ -195,8 +202,9 @@ struct worker {
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
 	char *bufmem;
-	uint16_t *bufref;
 	unsigned buf_added;      /* returned since the last advance */
+	uint32_t bufs_free;      /* in the ring, ready for a recv */
+	struct rlb_list pinned;  /* conns holding ring buffers */
 	/* listeners, balancers and pools, by config index */
 	struct listener *listeners;
 	struct rlb_balancer **balancers;   /* [backend] */
@@ -220,7 +228,7 @@ struct worker {
 
 /* worker.c */
 struct io_uring_sqe *rlb_sqe(struct worker *w);
-void rlb_buf_unref(struct worker *w, uint16_t bid);
+void rlb_buf_give_back(struct worker *w, uint16_t bid);
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg);
 void rlb_worker_stop(struct worker *w);
 void rlb_worker_join(struct worker *w);
@@ -251,6 +259,8 @@ void rlb_conn_send_add(struct conn *dst, const void *data, size_t len);
 void rlb_conn_send_submit(struct conn *dst);
 int rlb_conn_on_send(struct conn *c, int res);
 void rlb_conn_discard_input(struct conn *c);
+void rlb_conn_unpin(struct conn *c);
+void rlb_conn_trim(struct conn *c);
 void rlb_conn_close(struct conn *c);
 void rlb_conn_release(struct conn *c);
 
