@@ -391,8 +391,7 @@ void rlb_conn_release(struct conn *c)
 
 	io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, rlb_ud(NULL, OP_IGNORE));
-	while (c->in.cnt)
-		inq_pop(c);
+	rlb_conn_discard_input(c);
 	send_reset(c);
 	free(c->in.b);
 	rlb_buf_free(&c->acc);
