@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker.h"
+#include "loop.h"
 
 int rlb_buf_reserve(struct rlb_buf *b, size_t extra)
 {

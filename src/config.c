@@ -256,6 +256,8 @@ static int frontend_key(struct loader *ld, const char *key, const char *value)
 		if (rlb_parse_addr(value, &fe->listen, &fe->listen_len) < 0)
 			error_at(ld, "listen: invalid address '%s' (expected IP:PORT)", value);
 		snprintf(fe->listen_text, sizeof(fe->listen_text), "%s", value);
+		snprintf(fe->listen_port, sizeof(fe->listen_port), "%s", strrchr(value, ':') ? strrchr(value, ':') + 1 : "");
+		fe->listen_line = ld->line;
 	} else if (strcmp(key, "backend") == 0) {
 		if (copy_name(fe->backend_name, value) < 0)
 			error_at(ld, "backend: invalid name '%s'", value);
@@ -456,6 +458,35 @@ static char *read_line(char *str, int num, void *stream)
 	return s;
 }
 
+/* Whether two listen addresses are the same address and port. */
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+	return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* Two frontends on one address would both bind it (SO_REUSEPORT) and the
+ * kernel would split its connections between them. */
+static void check_listen_unique(struct loader *ld, size_t i)
+{
+	struct rlb_config *cfg = ld->cfg;
+	struct rlb_frontend *fe = &cfg->frontends[i];
+
+	for (size_t j = 0; j < i && !ld->failed; j++)
+		if (cfg->frontends[j].listen_len && same_addr(&cfg->frontends[j].listen, &fe->listen)) {
+			ld->line = fe->listen_line;
+			error_at(ld, "listen: %s already used by [frontend %s]", fe->listen_text, cfg->frontends[j].name);
+		}
+}
+
 static struct rlb_backend *find_backend(struct rlb_config *cfg, const char *name)
 {
 	size_t i;
@@ -489,6 +520,8 @@ static void check_whole(struct loader *ld)
 		for (j = 0; j < i && !ld->failed; j++)
 			if (strcmp(cfg->frontends[j].name, fe->name) == 0)
 				error_at(ld, "duplicate [frontend %s]", fe->name);
+		if (!ld->failed && fe->listen_len)
+			check_listen_unique(ld, i);
 	}
 	for (i = 0; i < cfg->num_backends && !ld->failed; i++) {
 		struct rlb_backend *be = &cfg->backends[i];

@@ -1,23 +1,37 @@
 /* One socket's plumbing: multishot recv into provided buffers, the inbound
- * queue, flow control, head reading, zero-copy gathering of body bytes into a
- * peer's sendmsg, and teardown. The HTTP meaning lives in session.c. */
+ * queue, flow control, head reading, gathering body bytes into a peer's
+ * sendmsg, and teardown. What the bytes mean is the kind's (c->ops). */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "worker.h"
+#include "loop.h"
 
-void rlb_conn_init(struct conn *c, struct worker *w, int fd, enum conn_kind kind)
+static void timer_fired(struct rlb_timer *t)
+{
+	struct conn *c = rlb_container_of(t, struct conn, timer);
+
+	c->ops->on_timeout(c);
+}
+
+void rlb_conn_init(struct conn *c, struct worker *w, int fd, const struct conn_ops *ops)
 {
 	c->fd = fd;
-	c->kind = (uint8_t)kind;
+	c->ops = ops;
 	c->w = w;
 	c->msg.msg_iov = c->iov;
 	w->nconns++;
-	rlb_timer_init(&c->timer);
+	rlb_list_add_tail(&w->conns, &c->link);
+	rlb_timer_init(&c->timer, timer_fired);
 	rlb_list_init(&c->starved_link);
 	rlb_list_init(&c->pinned_link);
+}
+
+void rlb_conn_arm_timer(struct conn *c, uint32_t timeout_ms)
+{
+	rlb_timer_arm(&c->w->timers, &c->timer, timeout_ms);
 }
 
 void rlb_conn_arm_recv(struct conn *c)
@@ -120,6 +134,7 @@ void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
 	if (res > 0) {
 		uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
 
+		c->active = 1;
 		w->bufs_free--;
 		if (inq_push(c, w->bufmem + (size_t)bid * RLB_BUF_SIZE, (uint32_t)res, bid) < 0) {
 			rlb_buf_give_back(w, bid);
@@ -130,9 +145,12 @@ void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
 		}
 	} else if (res == 0) {
 		c->eof = 1;
+		c->active = 1;
 	} else if (res == -ENOBUFS) {
-		/* The ring ran dry: wait for a buffer to come back, never spin. */
-		if (!c->starved) {
+		/* The ring ran dry: wait for a buffer to come back, never spin.
+		 * A closing conn waits for nothing: on the list, it would be
+		 * touched by feed_starved() after it is freed. */
+		if (!c->starved && !c->closing) {
 			c->starved = 1;
 			rlb_list_add_tail(&w->starved, &c->starved_link);
 		}
@@ -140,6 +158,7 @@ void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
 		if (c->err == 0)
 			c->err = res;
 		c->eof = 1;
+		c->recv_failed = 1;
 	}
 }
 
@@ -192,34 +211,6 @@ void rlb_conn_head_consumed(struct conn *c)
 	c->acc_scanned = 0;
 }
 
-/* How many of the avail bytes at p belong to body b; updates b. */
-static size_t frame(struct body *b, const char *p, size_t avail, int *err)
-{
-	ssize_t n;
-
-	switch (b->kind) {
-	case RLB_BODY_NONE:
-		b->done = 1;
-		return 0;
-	case RLB_BODY_LENGTH:
-		n = (ssize_t)(avail < b->left ? avail : b->left);
-		b->left -= (uint64_t)n;
-		b->done = b->left == 0;
-		return (size_t)n;
-	case RLB_BODY_CHUNKED:
-		n = rlb_chunked_feed(&b->ch, p, avail);
-		if (n < 0) {
-			*err = (int)n;
-			return 0;
-		}
-		b->done = b->ch.done;
-		return (size_t)n;
-	case RLB_BODY_EOF:
-		return avail;
-	}
-	return 0;
-}
-
 void rlb_conn_send_add(struct conn *dst, const void *data, size_t len)
 {
 	dst->iov[dst->msg.msg_iovlen].iov_base = (void *)data;
@@ -227,21 +218,20 @@ void rlb_conn_send_add(struct conn *dst, const void *data, size_t len)
 	dst->msg.msg_iovlen++;
 }
 
-/* Appends body bytes from src's queue to dst's pending send (up to
- * RLB_SEND_MAX), copying them into dst's own send buffer: the ring buffers
- * they came from go back at once, so a destination that stops reading pins
- * none. Called only with no send in flight on dst. Returns the bytes taken;
- * sets *err on bad framing (or -ENOMEM). */
-size_t rlb_conn_gather(struct conn *src, struct conn *dst, struct body *b, int *err)
+/* Appends message bytes from src's queue to dst's pending send (up to
+ * RLB_SEND_MAX), as many as take() says belong to the message, copying them
+ * into dst's own send buffer: the ring buffers they came from go back at
+ * once, so a destination that stops reading pins none. Called only with no
+ * send in flight on dst. Returns the bytes taken; sets *err on bad framing
+ * (or -ENOMEM). */
+size_t rlb_conn_gather(struct conn *src, struct conn *dst, rlb_take_fn take, void *arg, int *err)
 {
 	struct rlb_buf *out = &dst->out;
 	struct inbuf *f;
 	size_t want = 0, total = 0;
 	uint32_t i;
 
-	if (b->kind == RLB_BODY_NONE)
-		b->done = 1;
-	if (b->done || src->in.cnt == 0 || out->len != 0 || dst->msg.msg_iovlen >= RLB_SEND_IOV)
+	if (src->in.cnt == 0 || out->len != 0 || dst->msg.msg_iovlen >= RLB_SEND_IOV)
 		return 0;
 	for (i = 0; i < src->in.cnt && want < RLB_SEND_MAX; i++)
 		want += src->in.b[src->in.head + i].len - src->in.b[src->in.head + i].off;
@@ -251,12 +241,12 @@ size_t rlb_conn_gather(struct conn *src, struct conn *dst, struct body *b, int *
 		*err = -ENOMEM;
 		return 0;
 	}
-	while (!b->done && *err == 0 && total < want && (f = inq_front(src))) {
+	while (*err == 0 && total < want && (f = inq_front(src))) {
 		size_t avail = f->len - f->off, n;
 
 		if (avail > want - total)
 			avail = want - total;
-		n = frame(b, f->data + f->off, avail, err);
+		n = take(arg, f->data + f->off, avail, err);
 		memcpy(out->data + total, f->data + f->off, n);
 		f->off += (uint32_t)n;
 		total += n;
@@ -305,6 +295,7 @@ int rlb_conn_on_send(struct conn *c, int res)
 			c->err = res;
 		return res;
 	}
+	c->active = 1;
 	while (m->msg_iovlen > 0 && left >= m->msg_iov[0].iov_len) {
 		left -= m->msg_iov[0].iov_len;
 		m->msg_iov++;
@@ -384,14 +375,34 @@ void rlb_conn_close(struct conn *c)
 	c->inflight++;
 }
 
-/* Frees what the conn holds, once nothing is in flight, and closes the fd. */
+/* Closes with a reset instead of a FIN (SO_LINGER 0): the peer must be able
+ * to tell that what it got is cut short, when the close itself would
+ * otherwise mark the end of a message. */
+void rlb_conn_abort(struct conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (c->closing)
+		return;
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	rlb_conn_close(c);
+}
+
+/* Frees what the conn holds, once nothing is in flight, and closes the fd.
+ * Takes it off every worker list first: nothing may find it afterwards. */
 void rlb_conn_release(struct conn *c)
 {
 	struct io_uring_sqe *sqe = rlb_sqe(c->w);
 
+	assert(c->closing && c->inflight == 0);
 	io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, rlb_ud(NULL, OP_IGNORE));
-	rlb_conn_discard_input(c);
+	rlb_timer_cancel(&c->timer);
+	rlb_list_del(&c->link);
+	rlb_list_del(&c->starved_link);
+	c->starved = 0;
+	rlb_conn_discard_input(c); /* unlinks pinned_link with the last ring buffer */
+	assert(!rlb_list_linked(&c->pinned_link));
 	send_reset(c);
 	free(c->in.b);
 	rlb_buf_free(&c->acc);

@@ -140,10 +140,22 @@ static int te_element(const char *tok, size_t len, void *arg)
 	return 0;
 }
 
+/* Headers that decide how a message is framed or where it goes. A
+ * Connection header naming one would have the next hop drop it (RFC 9110
+ * 7.6.1) after we framed by it: the two would disagree on where the message
+ * ends. No honest sender does that, so the message is refused. */
+static int names_framing_header(const char *tok, size_t len)
+{
+	return rlb_http_token_eq(tok, len, "content-length") || rlb_http_token_eq(tok, len, "transfer-encoding") ||
+	       rlb_http_token_eq(tok, len, "host");
+}
+
 static int conn_element(const char *tok, size_t len, void *arg)
 {
 	uint32_t *flags = arg;
 
+	if (names_framing_header(tok, len))
+		*flags |= RLB_HTTP_CONN_FRAMING;
 	if (rlb_http_token_eq(tok, len, "close"))
 		*flags |= RLB_HTTP_CONN_CLOSE;
 	else if (rlb_http_token_eq(tok, len, "keep-alive"))
@@ -278,25 +290,34 @@ static void msg_reset(struct rlb_http_msg *m)
 	m->error = NULL;
 }
 
-/* Common first step: skip leading CRLFs (RFC 9112 2.2), find the end of the
- * head and enforce the size limit. Returns the head end or a negative errno. */
+/* Common first step: skip leading CRLFs (RFC 9112 2.2: at least one should
+ * be ignored; a few more are allowed, as old clients send one after a POST
+ * body), find the end of the head and enforce the size limit, which counts
+ * the skipped lines too. So what a client can make us hold and scan before a
+ * request line is bounded by max_head_bytes, and each call scans at most
+ * RLB_HTTP_MAX_EMPTY_LINES lines again: never quadratic. Returns the head
+ * end or a negative errno. */
 static ssize_t locate_head(const char *buf, size_t len, size_t last_len, size_t *start,
 			   const struct rlb_http_limits *lim, struct rlb_http_msg *m, int too_big_status)
 {
+	int bad_status = too_big_status == 431 ? 400 : 502;
 	size_t s = 0;
 	ssize_t end;
 
-	while (s + 1 < len && buf[s] == '\r' && buf[s + 1] == '\n')
+	while (s + 1 < len && buf[s] == '\r' && buf[s + 1] == '\n') {
+		if (s / 2 == RLB_HTTP_MAX_EMPTY_LINES)
+			return fail(m, bad_status, "too many empty lines before the start line", -EBADMSG);
 		s += 2;
+	}
 	*start = s;
 	end = find_head_end(buf, len, s, last_len);
-	if (end == -EAGAIN && len - s > lim->max_head_bytes) {
+	if (end == -EAGAIN && len > lim->max_head_bytes) {
 		/* No line end at all yet: the request line alone is too long. */
 		if (too_big_status == 431 && memchr(buf + s, '\n', len - s) == NULL)
 			return fail(m, 414, "request line too long", -EMSGSIZE);
 		return fail(m, too_big_status, "header section too large", -EMSGSIZE);
 	}
-	if (end > 0 && (size_t)end - s > lim->max_head_bytes)
+	if (end > 0 && (size_t)end > lim->max_head_bytes)
 		return fail(m, too_big_status, "header section too large", -EMSGSIZE);
 	return end;
 }
@@ -375,6 +396,8 @@ ssize_t rlb_http_parse_request(const char *buf, size_t len, size_t last_len,
 		return fail(m, 400, "final transfer coding is not chunked", -EBADMSG);
 	if (m->minor_version == 1 && !f.host_seen)
 		return fail(m, 400, "missing Host", -EBADMSG);
+	if (m->flags & RLB_HTTP_CONN_FRAMING)
+		return fail(m, 400, "Connection names Content-Length, Transfer-Encoding or Host", -EBADMSG);
 	if (f.te_seen)
 		m->body = RLB_BODY_CHUNKED;
 	else if (f.cl_seen && m->content_length > 0)
@@ -425,6 +448,8 @@ ssize_t rlb_http_parse_response(const char *buf, size_t len, size_t last_len,
 		return p;
 	if (f.te_seen && (f.cl_seen || m->minor_version == 0))
 		return fail(m, 502, "ambiguous response framing", -EBADMSG);
+	if (m->flags & RLB_HTTP_CONN_FRAMING)
+		return fail(m, 502, "Connection names a framing header", -EBADMSG);
 	if (head_request || m->status < 200 || m->status == 204 || m->status == 304)
 		m->body = RLB_BODY_NONE;
 	else if (f.te_seen)
@@ -522,7 +547,10 @@ static int chunk_line_byte(struct rlb_chunked *c, unsigned char ch)
 	case CH_SIZE_MORE:
 		h = hexval(ch);
 		if (h >= 0) {
-			if (c->left > (UINT64_MAX >> 4))
+			/* At most 2^63-1 in at most 16 digits (leading zeros
+			 * included), as nginx's off_t cap: a server with a
+			 * narrower integer must not read a smaller size. */
+			if (c->left > (INT64_MAX >> 4) || ++c->digits > 16)
 				return -EBADMSG;
 			c->left = (c->left << 4) | (uint64_t)h;
 			c->state = CH_SIZE_MORE;
@@ -558,6 +586,7 @@ static int chunk_lf_byte(struct rlb_chunked *c, unsigned char ch)
 	if (ch != '\n')
 		return -EBADMSG;
 	c->line_len = 0;
+	c->digits = 0;
 	switch (c->state) {
 	case CH_SIZE_LF:
 		c->state = c->left ? CH_DATA : CH_TRAILER_START;

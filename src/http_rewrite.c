@@ -2,11 +2,17 @@
  * X-Forwarded-For / X-Forwarded-Proto added, Connection set for our side of
  * each hop. Bodies are never rewritten; their framing headers
  * (Content-Length, Transfer-Encoding) pass unchanged because the parser has
- * already refused every ambiguous combination. */
+ * already refused every ambiguous combination.
+ *
+ * The seam with the parser: framing was decided from the parsed head, so
+ * nothing here may remove a header that decided it. The parser refuses a
+ * Connection header naming Content-Length, Transfer-Encoding or Host
+ * (RLB_HTTP_CONN_FRAMING); a head carrying that flag never gets here. */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "worker.h"
+#include "proxy.h"
 
 /* Headers that describe one connection, not the message. */
 static int is_hop_by_hop(const struct rlb_http_header *h)
@@ -84,16 +90,38 @@ static void copy_headers(struct writer *w, const struct rlb_http_msg *m, int kee
 	}
 }
 
-static int is_forwarded_header(const struct rlb_http_header *h)
+/* Whether a header name is lit with '_' read as '-', case-insensitively:
+ * CGI, WSGI and Rack turn both X_Forwarded_Proto and X-Forwarded-Proto into
+ * HTTP_X_FORWARDED_PROTO, so a client's underscore spelling could stand in
+ * for the header we set. */
+static int name_like(const struct rlb_http_header *h, const char *lit)
 {
-	return rlb_http_token_eq(h->name, h->name_len, "x-forwarded-for") ||
-	       rlb_http_token_eq(h->name, h->name_len, "x-forwarded-proto");
+	size_t i;
+
+	for (i = 0; i < h->name_len; i++) {
+		char c = h->name[i] == '_' ? '-' : h->name[i];
+
+		if (lit[i] == '\0' || (c | 0x20) != (lit[i] | 0x20))
+			return 0;
+	}
+	return lit[i] == '\0';
+}
+
+/* The headers ringlb owns as the edge: a client's copies never pass.
+ * X-Forwarded-For's chain is kept, but only under its exact name, and is
+ * written again by put_forwarded. Forwarded (RFC 7239) is removed, not
+ * rewritten: apps read its first element, which a client would control. */
+static int is_owned_header(const struct rlb_http_header *h)
+{
+	return name_like(h, "x-forwarded-for") || name_like(h, "x-forwarded-proto") ||
+	       name_like(h, "x-forwarded-host") || name_like(h, "x-forwarded-port") ||
+	       rlb_http_token_eq(h->name, h->name_len, "forwarded");
 }
 
 /* X-Forwarded-For: the incoming chain, then the client we saw (nginx's
- * $proxy_add_x_forwarded_for). X-Forwarded-Proto is ours alone: a client
- * must not be able to claim https. */
-static void put_forwarded(struct writer *w, const struct rlb_http_msg *m, const char *client_ip)
+ * $proxy_add_x_forwarded_for). X-Forwarded-Proto, -Host and -Port are ours
+ * alone: a client must not be able to claim https, another host or port. */
+static void put_forwarded(struct writer *w, const struct rlb_http_msg *m, const struct rlb_rewrite_ctx *ctx)
 {
 	size_t i;
 
@@ -106,16 +134,28 @@ static void put_forwarded(struct writer *w, const struct rlb_http_msg *m, const 
 		put(w, h->value, h->value_len);
 		put(w, ", ", 2);
 	}
-	put_str(w, client_ip);
+	put_str(w, ctx->client_ip);
 	put_str(w, "\r\nX-Forwarded-Proto: http\r\n");
+	for (i = 0; i < m->num_headers; i++) {
+		const struct rlb_http_header *h = &m->headers[i];
+
+		if (rlb_http_token_eq(h->name, h->name_len, "host")) {
+			put_str(w, "X-Forwarded-Host: ");
+			put(w, h->value, h->value_len);
+			put(w, "\r\n", 2);
+		}
+	}
+	put_str(w, "X-Forwarded-Port: ");
+	put_str(w, ctx->listen_port);
+	put(w, "\r\n", 2);
 }
 
-int rlb_rewrite_request(const struct rlb_http_msg *m, const char *client_ip, const char *host_fallback,
-			struct rlb_buf *out)
+int rlb_rewrite_request(const struct rlb_http_msg *m, const struct rlb_rewrite_ctx *ctx, struct rlb_buf *out)
 {
 	int upgrade = (m->flags & RLB_HTTP_HAS_UPGRADE) && (m->flags & RLB_HTTP_CONN_UPGRADE);
 	struct writer w = { out, 0 };
 
+	assert(!(m->flags & RLB_HTTP_CONN_FRAMING));
 	put(&w, m->method, m->method_len);
 	put(&w, " ", 1);
 	put(&w, m->target, m->target_len);
@@ -124,13 +164,13 @@ int rlb_rewrite_request(const struct rlb_http_msg *m, const char *client_ip, con
 	put_str(&w, m->minor_version ? " HTTP/1.1\r\n" : " HTTP/1.0\r\nConnection: keep-alive\r\n");
 	if (!(m->flags & RLB_HTTP_HAS_HOST)) {
 		put_str(&w, "Host: ");
-		put_str(&w, host_fallback);
+		put_str(&w, ctx->host_fallback);
 		put(&w, "\r\n", 2);
 	}
-	copy_headers(&w, m, upgrade, is_forwarded_header);
+	copy_headers(&w, m, upgrade, is_owned_header);
 	if (upgrade)
 		put_str(&w, "Connection: upgrade\r\n");
-	put_forwarded(&w, m, client_ip);
+	put_forwarded(&w, m, ctx);
 	put(&w, "\r\n", 2);
 	return w.rc;
 }
@@ -141,6 +181,7 @@ int rlb_rewrite_response(const struct rlb_http_msg *m, int keep_alive, int clien
 	struct writer w = { out, 0 };
 	char line[32];
 
+	assert(!(m->flags & RLB_HTTP_CONN_FRAMING));
 	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", m->status);
 	put_str(&w, line);
 	put(&w, m->reason, m->reason_len);

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "proxy.h"
 
 static void usage(FILE *f)
 {
@@ -48,7 +48,7 @@ static int run(const struct rlb_config *cfg)
 	for (i = 0; i < cfg->workers; i++)
 		workers[i].wake_fd = -1;
 	for (i = 0; i < cfg->workers; i++, started++) {
-		rc = rlb_worker_start(&workers[i], i, cfg);
+		rc = rlb_worker_start(&workers[i], i, cfg, &rlb_proxy_hooks);
 		if (rc < 0) {
 			rlb_log("worker %d failed to start: %s", i, strerror(-rc));
 			break;

@@ -8,29 +8,54 @@
  * directions as far as they can go. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "proxy.h"
 
-static const char *status_text(int status)
+static void session_free(struct session *s);
+
+/* Our own answers. Static text, so nothing we do later can change a head
+ * that a send in flight (a relayed 1xx, say) may still be reading; the
+ * lengths are checked by tests/unit/test_session_errors.c. */
+struct canned {
+	int status;
+	const char *text;
+};
+
+static const struct canned canned_errors[] = {
+	{ 400, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
+	       "Connection: close\r\n\r\nBad Request\n" },
+	{ 408, "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n"
+	       "Connection: close\r\n\r\nRequest Timeout\n" },
+	{ 414, "HTTP/1.1 414 URI Too Long\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
+	       "Connection: close\r\n\r\nURI Too Long\n" },
+	{ 431, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
+	       "Content-Length: 32\r\nConnection: close\r\n\r\nRequest Header Fields Too Large\n" },
+	{ 500, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n"
+	       "Connection: close\r\n\r\nInternal Server Error\n" },
+	{ 501, "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n"
+	       "Connection: close\r\n\r\nNot Implemented\n" },
+	{ 502, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
+	       "Connection: close\r\n\r\nBad Gateway\n" },
+	{ 503, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
+	       "Connection: close\r\n\r\nService Unavailable\n" },
+	{ 504, "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n"
+	       "Connection: close\r\n\r\nGateway Timeout\n" },
+	{ 505, "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
+	       "Content-Length: 27\r\nConnection: close\r\n\r\nHTTP Version Not Supported\n" },
+};
+
+const char *rlb_canned_error(int status)
 {
-	switch (status) {
-	case 400: return "Bad Request";
-	case 408: return "Request Timeout";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	}
-	return "Error";
+	for (size_t i = 0; i < sizeof(canned_errors) / sizeof(canned_errors[0]); i++)
+		if (canned_errors[i].status == status)
+			return canned_errors[i].text;
+	return rlb_canned_error(500);
 }
+
+static const struct conn_ops client_conn_ops;
 
 void rlb_session_accept(struct listener *l, int fd)
 {
@@ -44,7 +69,7 @@ void rlb_session_accept(struct listener *l, int fd)
 		close(fd);
 		return;
 	}
-	rlb_conn_init(&s->c, w, fd, CONN_CLIENT);
+	rlb_conn_init(&s->c, w, fd, &client_conn_ops);
 	s->c.readable = 1;
 	s->fe = l->fe;
 	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) == 0) {
@@ -54,37 +79,63 @@ void rlb_session_accept(struct listener *l, int fd)
 
 		inet_ntop(s->peer.ss_family, a, s->peer_ip, sizeof(s->peer_ip));
 	}
-	rlb_list_add_tail(&w->sessions, &s->link);
-	w->nsessions++;
+	w->nclients++;
 	rlb_conn_arm_recv(&s->c);
-	rlb_timer_arm(w, &s->c.timer, s->fe->timeout_client_ms);
+	rlb_conn_arm_timer(&s->c, s->fe->timeout_client_ms);
+}
+
+static struct body body_init(enum rlb_body_kind kind, uint64_t length)
+{
+	return (struct body){ .kind = kind, .left = length, .done = kind == RLB_BODY_NONE };
+}
+
+/* rlb_take_fn for a body: how many bytes at p belong to it. */
+static size_t body_take(void *arg, const char *p, size_t avail, int *err)
+{
+	struct body *b = arg;
+	ssize_t n;
+
+	if (b->done)
+		return 0;
+	switch (b->kind) {
+	case RLB_BODY_NONE:
+		b->done = 1;
+		return 0;
+	case RLB_BODY_LENGTH:
+		n = (ssize_t)(avail < b->left ? avail : b->left);
+		b->left -= (uint64_t)n;
+		b->done = b->left == 0;
+		return (size_t)n;
+	case RLB_BODY_CHUNKED:
+		n = rlb_chunked_feed(&b->ch, p, avail);
+		if (n < 0) {
+			*err = (int)n;
+			return 0;
+		}
+		b->done = b->ch.done;
+		return (size_t)n;
+	case RLB_BODY_EOF:
+		return avail;
+	}
+	return 0;
 }
 
 /* Answers with an error of our own and closes after it. A response already
  * under way cannot be replaced: the client connection is closed instead, so
- * the client sees a truncated response, never a fabricated end. */
+ * the client sees a truncated response, never a fabricated end. The
+ * transaction's upstream is given up on here; from now on the session
+ * never waits for it (at most its memory does: rlb_upstream_abort). */
 static void reply_error(struct session *s, int status)
 {
-	char text[256];
-	int n;
-
 	if (s->resp_head_sent || s->rs == RS_TUNNEL) {
 		rlb_session_close(s);
 		return;
 	}
 	if (s->up != NULL)
 		rlb_upstream_abort(s);
-	n = snprintf(text, sizeof(text),
-		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-		     "Connection: close\r\n\r\n%s\n",
-		     status, status_text(status), strlen(status_text(status)) + 1, status_text(status));
-	s->resp_out.len = 0;
-	if (rlb_buf_append(&s->resp_out, text, (size_t)n) < 0) {
-		rlb_session_close(s);
-		return;
-	}
-	s->resp_body = (struct body){ .kind = RLB_BODY_NONE };
-	s->resp_head_sent = 0;
+	s->resp_head = rlb_canned_error(status);
+	s->resp_head_len = (uint32_t)strlen(s->resp_head);
+	s->resp_body = body_init(RLB_BODY_NONE, 0);
 	s->keep_alive = 0;
 	s->linger_wanted = 1; /* the client may be mid-request: let it read this */
 	s->rq = RQ_DONE;
@@ -97,25 +148,62 @@ void rlb_session_upstream_failed(struct session *s, enum rlb_outcome outcome)
 	reply_error(s, outcome == RLB_OUTCOME_TIMEOUT ? 504 : outcome == RLB_OUTCOME_CONNECT_FAIL ? 503 : 502);
 }
 
+/* Parses a head and, when it is whole, notes where its bytes are (the
+ * front buffer or the accumulator) so the caller can copy them. */
 static ssize_t parse_req(const char *buf, size_t len, size_t last_len, void *arg)
 {
 	struct session *s = arg;
+	struct rlb_proxy_state *ps = s->c.w->upper;
 	struct rlb_http_limits lim = { s->fe->max_header_bytes, s->fe->max_uri_bytes };
+	ssize_t n = rlb_http_parse_request(buf, len, last_len, &lim, &ps->msg);
 
-	return rlb_http_parse_request(buf, len, last_len, &lim, &s->c.w->msg);
+	ps->head_bytes = buf;
+	ps->head_len = n > 0 ? (size_t)n : 0;
+	return n;
 }
 
 static ssize_t parse_resp(const char *buf, size_t len, size_t last_len, void *arg)
 {
 	struct session *s = arg;
+	struct rlb_proxy_state *ps = s->c.w->upper;
 	struct rlb_http_limits lim = { s->fe->max_header_bytes, s->fe->max_uri_bytes };
 
-	return rlb_http_parse_response(buf, len, last_len, &lim, s->head_request, &s->c.w->msg);
+	return rlb_http_parse_response(buf, len, last_len, &lim, s->head_request, &ps->msg);
+}
+
+/* Methods are case-sensitive (RFC 9110 9.1): "head" is not HEAD. */
+static int method_is(const struct rlb_http_msg *m, const char *name)
+{
+	size_t n = strlen(name);
+
+	return m->method_len == n && memcmp(m->method, name, n) == 0;
+}
+
+/* RFC 9110 9.2.2: the methods a request may be sent again with. */
+static int is_idempotent(const struct rlb_http_msg *m)
+{
+	static const char *const names[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", NULL };
+
+	for (int i = 0; names[i]; i++)
+		if (method_is(m, names[i]))
+			return 1;
+	return 0;
+}
+
+/* Refuses a request head; the rest of what the client sends is dropped. */
+static int refuse_request(struct session *s, int status, const char *why)
+{
+	rlb_log("client %s: %s, answering %d", s->peer_ip, why, status);
+	rlb_conn_head_consumed(&s->c);
+	reply_error(s, status);
+	return 1;
 }
 
 static int read_request(struct session *s)
 {
-	struct rlb_http_msg *m = &s->c.w->msg;
+	struct rlb_proxy_state *ps = s->c.w->upper;
+	struct rlb_http_msg *m = &ps->msg;
+	struct rlb_rewrite_ctx ctx = { s->peer_ip, s->fe->backend->name, s->fe->listen_port };
 	ssize_t n = rlb_conn_read_head(&s->c, parse_req, s);
 
 	if (n == -EAGAIN) {
@@ -123,29 +211,28 @@ static int read_request(struct session *s)
 			rlb_session_close(s);
 		return 0;
 	}
-	if (n < 0) {
-		rlb_log("client %s: %s, answering %d", s->peer_ip, m->error ? m->error : strerror((int)-n),
-			m->error_status ? m->error_status : 400);
-		rlb_conn_head_consumed(&s->c);
-		reply_error(s, m->error_status ? m->error_status : 400);
-		return 1;
-	}
+	if (n < 0)
+		return refuse_request(s, m->error_status ? m->error_status : 400,
+				      m->error ? m->error : strerror((int)-n));
+	/* A tunnel to an authority of the client's choosing is a forward
+	 * proxy's job, not a load balancer's (nginx and Envoy refuse it too). */
+	if (method_is(m, "CONNECT"))
+		return refuse_request(s, 501, "CONNECT is not supported");
 	s->client_minor = (uint8_t)m->minor_version;
-	s->head_request = rlb_http_token_eq(m->method, m->method_len, "HEAD");
+	s->head_request = method_is(m, "HEAD");
+	s->idempotent = is_idempotent(m);
 	s->upgrade = (m->flags & RLB_HTTP_HAS_UPGRADE) && (m->flags & RLB_HTTP_CONN_UPGRADE);
 	s->keep_alive = m->minor_version ? !(m->flags & RLB_HTTP_CONN_CLOSE) :
 			!!(m->flags & RLB_HTTP_CONN_KEEPALIVE);
-	s->req_body = (struct body){ .kind = m->body, .left = m->content_length };
-	s->req_out.len = 0;
+	s->req_body = body_init(m->body, m->content_length);
+	s->req_in.len = s->req_out.len = 0;
 	s->req_head_sent = s->resp_head_sent = 0;
 	s->req_abandoned = 0;
 	s->rq = RQ_FORWARD;
 	s->rs = RS_HEAD;
-	if (rlb_rewrite_request(m, s->peer_ip, s->fe->backend->name, &s->req_out) < 0) {
-		rlb_conn_head_consumed(&s->c);
-		reply_error(s, 500);
-		return 1;
-	}
+	if (rlb_buf_append(&s->req_in, ps->head_bytes, ps->head_len) < 0 ||
+	    rlb_rewrite_request(m, &ctx, &s->req_out) < 0)
+		return refuse_request(s, 500, "out of memory");
 	rlb_upstream_start(s); /* picks with the parsed head, so before it is dropped */
 	rlb_conn_head_consumed(&s->c);
 	return 1;
@@ -170,9 +257,10 @@ static int forward_request(struct session *s)
 		rlb_conn_send_add(&u->c, s->req_out.data, s->req_out.len);
 		s->req_head_sent = 1;
 	}
-	rlb_conn_gather(&s->c, &u->c, &s->req_body, &err);
+	rlb_conn_gather(&s->c, &u->c, body_take, &s->req_body, &err);
 	if (err) {
-		rlb_log("client %s: bad chunked request body", s->peer_ip);
+		rlb_log("client %s: %s, answering 400", s->peer_ip,
+			err == -EBADMSG ? "bad chunked request body" : strerror(-err));
 		reply_error(s, 400);
 		return 1;
 	}
@@ -192,12 +280,12 @@ static int forward_request(struct session *s)
 /* Raw bytes from src to dst after a 101; either side closing ends both. */
 static int forward_tunnel(struct session *s, struct conn *src, struct conn *dst)
 {
-	struct body raw = { .kind = RLB_BODY_EOF };
+	struct body raw = body_init(RLB_BODY_EOF, 0);
 	int err = 0;
 
 	if (dst->send_busy)
 		return 0;
-	rlb_conn_gather(src, dst, &raw, &err);
+	rlb_conn_gather(src, dst, body_take, &raw, &err);
 	if (dst->msg.msg_iovlen) {
 		rlb_conn_send_submit(dst);
 		return 1;
@@ -209,25 +297,41 @@ static int forward_tunnel(struct session *s, struct conn *src, struct conn *dst)
 	return 0;
 }
 
-/* Sends a 1xx on (100 Continue and friends) and waits for the final head. */
+/* Sends a 1xx on (100 Continue and friends) and waits for the final head.
+ * An HTTP/1.0 client gets none (RFC 9110 15.2): it could not read it. */
 static int relay_interim(struct session *s, const struct rlb_http_msg *m)
 {
-	s->resp_out.len = 0;
-	if (rlb_rewrite_response(m, 1, s->client_minor, 0, &s->resp_out) < 0) {
-		rlb_conn_head_consumed(&s->up->c);
-		reply_error(s, 502);
+	struct upstream *u = s->up;
+
+	if (s->client_minor == 0) {
+		rlb_conn_head_consumed(&u->c);
 		return 1;
 	}
-	rlb_conn_head_consumed(&s->up->c);
+	s->resp_out.len = 0;
+	if (rlb_rewrite_response(m, 1, s->client_minor, 0, &s->resp_out) < 0) {
+		rlb_conn_head_consumed(&u->c);
+		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
+		return 1;
+	}
+	rlb_conn_head_consumed(&u->c);
 	rlb_conn_send_add(&s->c, s->resp_out.data, s->resp_out.len);
 	rlb_conn_send_submit(&s->c);
+	return 1;
+}
+
+/* The server's response head is bad, or it closed before one came. */
+static int bad_response(struct session *s, const char *why)
+{
+	rlb_log("server %s: %s, answering 502", s->up->srv->name, why);
+	rlb_conn_head_consumed(&s->up->c);
+	rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
 	return 1;
 }
 
 static int read_response(struct session *s)
 {
 	struct upstream *u = s->up;
-	struct rlb_http_msg *m = &s->c.w->msg;
+	struct rlb_http_msg *m = &s->c.w->upper->msg;
 	int tunnel;
 	ssize_t n;
 
@@ -239,42 +343,31 @@ static int read_response(struct session *s)
 			return 0;
 		if (u->c.in.cnt == 0 && u->c.acc.len == 0 && rlb_upstream_retry_stale(s))
 			return 1;
-		rlb_log("server %s: closed before a complete response head", u->srv->name);
-		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
-		return 1;
+		return bad_response(s, "closed before a complete response head");
 	}
-	if (n < 0) {
-		rlb_log("server %s: %s, answering 502", u->srv->name, m->error ? m->error : strerror((int)-n));
-		rlb_conn_head_consumed(&u->c);
-		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
-		return 1;
-	}
+	if (n < 0)
+		return bad_response(s, m->error ? m->error : strerror((int)-n));
 	tunnel = m->status == 101 && s->upgrade && s->rq == RQ_DONE && !s->req_abandoned;
 	if (m->status < 200 && m->status != 101)
 		return relay_interim(s, m);
-	if (m->status == 101 && !tunnel) {
-		rlb_conn_head_consumed(&u->c);
-		rlb_log("server %s: 101 without an upgrade request", u->srv->name);
-		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
-		return 1;
-	}
+	if (m->status == 101 && !tunnel)
+		return bad_response(s, "101 without an upgrade request");
 	u->reusable = (m->minor_version ? !(m->flags & RLB_HTTP_CONN_CLOSE) :
 		       !!(m->flags & RLB_HTTP_CONN_KEEPALIVE)) && m->body != RLB_BODY_EOF && !tunnel;
 	/* We close after an answer that came before the request ended. */
 	s->keep_alive = s->keep_alive && m->body != RLB_BODY_EOF && !s->c.w->stopping && !tunnel &&
 			s->rq == RQ_DONE && !s->req_abandoned;
-	s->resp_body = (struct body){ .kind = m->body, .left = m->content_length };
+	s->resp_body = body_init(m->body, m->content_length);
 	s->resp_out.len = 0;
-	n = rlb_rewrite_response(m, s->keep_alive, s->client_minor, tunnel, &s->resp_out);
+	if (rlb_rewrite_response(m, s->keep_alive, s->client_minor, tunnel, &s->resp_out) < 0)
+		return bad_response(s, "out of memory");
 	rlb_conn_head_consumed(&u->c);
-	if (n < 0) {
-		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
-		return 1;
-	}
+	s->resp_head = s->resp_out.data;
+	s->resp_head_len = s->resp_out.len;
 	s->rs = tunnel ? RS_TUNNEL : RS_FORWARD;
 	if (tunnel) {
 		s->rq = RQ_TUNNEL;
-		rlb_conn_send_add(&s->c, s->resp_out.data, s->resp_out.len);
+		rlb_conn_send_add(&s->c, s->resp_head, s->resp_head_len);
 		rlb_conn_send_submit(&s->c);
 		s->resp_head_sent = 1;
 	}
@@ -289,15 +382,15 @@ static int forward_response(struct session *s)
 	if (s->c.send_busy)
 		return 0;
 	if (!s->resp_head_sent) {
-		rlb_conn_send_add(&s->c, s->resp_out.data, s->resp_out.len);
+		rlb_conn_send_add(&s->c, s->resp_head, s->resp_head_len);
 		s->resp_head_sent = 1;
 	}
 	if (u != NULL) {
-		rlb_conn_gather(&u->c, &s->c, &s->resp_body, &err);
-		if (s->resp_body.kind == RLB_BODY_EOF && u->c.eof && u->c.in.cnt == 0)
+		rlb_conn_gather(&u->c, &s->c, body_take, &s->resp_body, &err);
+		/* A read-until-close body ends at the server's FIN; a reset is
+		 * no end, and the client must be able to tell (below). */
+		if (s->resp_body.kind == RLB_BODY_EOF && u->c.eof && u->c.in.cnt == 0 && !u->c.recv_failed)
 			s->resp_body.done = 1;
-	} else {
-		s->resp_body.done = 1; /* our own error response */
 	}
 	if (err) {
 		rlb_log("server %s: bad chunked response body", u->srv->name);
@@ -311,7 +404,10 @@ static int forward_response(struct session *s)
 		return 1;
 	}
 	if (u != NULL && u->c.eof && !s->resp_body.done) {
-		rlb_log("server %s: closed in the middle of a response", u->srv->name);
+		rlb_log("server %s: %s in the middle of a response", u->srv->name,
+			u->c.recv_failed ? "reset" : "closed");
+		/* Its end is our close: a FIN would complete it. */
+		s->reset_on_close = s->resp_body.kind == RLB_BODY_EOF;
 		rlb_session_close(s);
 		return 1;
 	}
@@ -342,14 +438,13 @@ static void end_connection(struct session *s)
 	io_uring_prep_shutdown(sqe, s->c.fd, SHUT_WR);
 	io_uring_sqe_set_data64(sqe, rlb_ud(&s->c, OP_CANCEL));
 	s->c.inflight++;
-	rlb_timer_arm(w, &s->c.timer, s->fe->timeout_linger_ms);
+	rlb_conn_arm_timer(&s->c, s->fe->timeout_linger_ms);
 }
 
 /* Ends a transaction once both directions are done and nothing is in
  * flight; returns 1 when it did. */
 static int finish(struct session *s)
 {
-	struct worker *w = s->c.w;
 	/* answered before the request body ended */
 	int early = s->rs == RS_DONE && (s->rq == RQ_FORWARD || s->req_abandoned);
 
@@ -363,14 +458,14 @@ static int finish(struct session *s)
 	}
 	if (s->up != NULL)
 		rlb_upstream_finish(s, s->up->reusable && !early);
-	if (!s->keep_alive || s->c.eof || w->stopping) {
+	if (!s->keep_alive || s->c.eof || s->c.w->stopping) {
 		end_connection(s);
 		return 1;
 	}
 	s->rq = RQ_HEAD;
 	s->rs = RS_NONE;
 	rlb_conn_trim(&s->c);
-	rlb_timer_arm(w, &s->c.timer, s->fe->timeout_client_ms);
+	rlb_conn_arm_timer(&s->c, s->fe->timeout_client_ms);
 	return 1;
 }
 
@@ -402,26 +497,49 @@ static int step(struct session *s)
 	return progress | finish(s);
 }
 
-/* The client timer runs while we wait on the client: for a request head
- * (a fixed deadline, so a slow drip of bytes cannot hold the connection:
- * slowloris), for body bytes, or for it to take our sends. */
+/* Runs c's inactivity timer while we wait on that side: armed when the wait
+ * starts, pushed back whenever the side shows activity (c->active), and off
+ * while we wait on the other side, so each side is charged only for its own
+ * slowness (a client that stops reading never costs its server a timeout). */
+static void wait_on(struct conn *c, int waiting, uint32_t timeout_ms)
+{
+	if (!waiting)
+		rlb_timer_cancel(&c->timer);
+	else if (c->active || !rlb_timer_armed(&c->timer))
+		rlb_conn_arm_timer(c, timeout_ms);
+}
+
 static void update_timers(struct session *s)
 {
-	struct worker *w = s->c.w;
 	struct upstream *u = s->up;
+	int client_late, server_late;
 
 	if (s->rq == RQ_TUNNEL) { /* an upgraded connection: one inactivity timer for both */
-		rlb_timer_arm(w, &s->c.timer, s->fe->timeout_tunnel_ms);
+		if (s->c.active || (u != NULL && u->c.active) || !rlb_timer_armed(&s->c.timer))
+			rlb_conn_arm_timer(&s->c, s->fe->timeout_tunnel_ms);
 		if (u != NULL)
 			rlb_timer_cancel(&u->c.timer);
-		return;
+		goto out;
 	}
-	if (s->rq == RQ_FORWARD || s->c.send_busy)
-		rlb_timer_arm(w, &s->c.timer, s->fe->timeout_client_ms);
-	else if (s->rq != RQ_HEAD)
-		rlb_timer_cancel(&s->c.timer);
-	if (u != NULL && u->connected && !u->c.closing)
-		rlb_timer_arm(w, &u->c.timer, s->fe->backend->timeout_server_ms);
+	/* Waiting for the client: to take our bytes, or for body bytes the
+	 * server is ready for. A request head has its own fixed deadline
+	 * (slowloris), armed once in RQ_HEAD and left alone here. */
+	client_late = s->c.send_busy ||
+		      (s->rq == RQ_FORWARD && u != NULL && u->connected && !u->c.send_busy && s->c.in.cnt == 0);
+	if (s->rq != RQ_HEAD)
+		wait_on(&s->c, client_late, s->fe->timeout_client_ms);
+	/* Waiting for the server: to take the request, for its head once the
+	 * request is sent, or for body bytes the client is ready for. The
+	 * connect has its own timer (timeout_connect). */
+	if (u != NULL && u->connected && !u->c.closing) {
+		server_late = u->c.send_busy || (s->rs == RS_HEAD && s->rq != RQ_FORWARD) ||
+			      (s->rs == RS_FORWARD && !s->c.send_busy && !s->resp_body.done);
+		wait_on(&u->c, server_late, s->fe->backend->timeout_server_ms);
+	}
+out:
+	s->c.active = 0;
+	if (u != NULL)
+		u->c.active = 0;
 }
 
 void rlb_session_pump(struct session *s)
@@ -454,8 +572,10 @@ static int idle(const struct session *s)
 	return s->rq == RQ_HEAD && s->c.in.cnt == 0 && s->c.acc.len == 0 && !s->c.send_busy;
 }
 
-void rlb_session_timeout(struct session *s)
+static void on_timeout(struct conn *c)
 {
+	struct session *s = (struct session *)c;
+
 	if (idle(s) || s->rq == RQ_TUNNEL || s->lingering) {
 		rlb_session_close(s); /* idle keep-alive or tunnel ended */
 		return;
@@ -469,11 +589,21 @@ void rlb_session_timeout(struct session *s)
 	rlb_session_pump(s);
 }
 
-/* SIGTERM: idle connections go now; busy ones close after their response. */
-void rlb_session_drain(struct session *s)
+static void on_io(struct conn *c)
 {
-	if (idle(s))
-		rlb_session_close(s);
+	rlb_session_pump((struct session *)c);
+}
+
+/* SIGTERM: idle connections go now; busy ones close after their response. */
+static void on_drain(struct conn *c)
+{
+	if (idle((struct session *)c))
+		rlb_session_close((struct session *)c);
+}
+
+static void on_shutdown(struct conn *c)
+{
+	rlb_session_close((struct session *)c);
 }
 
 void rlb_session_close(struct session *s)
@@ -482,24 +612,54 @@ void rlb_session_close(struct session *s)
 		return;
 	if (s->up != NULL)
 		rlb_upstream_abort(s);
-	rlb_conn_close(&s->c);
+	if (s->reset_on_close)
+		rlb_conn_abort(&s->c);
+	else
+		rlb_conn_close(&s->c);
 }
 
-/* Called once the client conn has nothing in flight; waits for the upstream
- * too, since its in-flight send may point at s->req_out. */
-void rlb_session_free(struct session *s)
+/* The client conn has nothing in flight. Its memory waits for an upstream
+ * given up on whose send may still read s->req_out (s->held). */
+static void session_free(struct session *s)
 {
 	struct worker *w = s->c.w;
 
-	if (s->up != NULL)
+	if (s->held != NULL)
 		return;
-	rlb_list_del(&s->link);
-	w->nsessions--;
+	w->nclients--;
 	w->nlingering -= s->lingering;
 	rlb_conn_release(&s->c);
+	rlb_buf_free(&s->req_in);
 	rlb_buf_free(&s->req_out);
 	rlb_buf_free(&s->resp_out);
 	free(s->avoid);
 	free(s);
-	rlb_session_done(w);
+	rlb_worker_client_gone(w);
 }
+
+static void destroy(struct conn *c)
+{
+	session_free((struct session *)c);
+}
+
+/* An upstream that held s (its send read s->req_out) is gone: s may be freed
+ * now if it was only waiting for that, or go on. */
+void rlb_session_upstream_gone(struct session *s)
+{
+	s->held = NULL;
+	if (s->c.closing) {
+		if (s->c.inflight == 0) /* destroy ran, and waited for us */
+			session_free(s);
+		return;
+	}
+	rlb_session_pump(s);
+}
+
+static const struct conn_ops client_conn_ops = {
+	.name = "client",
+	.on_io = on_io,
+	.on_timeout = on_timeout,
+	.on_drain = on_drain,
+	.on_shutdown = on_shutdown,
+	.destroy = destroy,
+};

@@ -1,40 +1,84 @@
-/* Timers as FIFO lists, one per distinct timeout value.
- *
- * Every timer on a list has the same timeout, so arming appends at the tail
- * and the list stays sorted by deadline: arm, re-arm and cancel are O(1) and
- * the tick only looks at list heads. A config has a handful of distinct
- * timeouts, so the lookup by value is a short scan. */
-#include "worker.h"
+/* Timers: FIFO lists per timeout value (contract in timer.h). A config has a
+ * handful of distinct timeouts, so finding a value's list is a short scan. */
+#include <stdlib.h>
 
-void rlb_timer_init(struct rlb_timer *t)
+#include "timer.h"
+
+struct rlb_timer_list {
+	uint32_t timeout_ms;
+	struct rlb_list head;
+};
+
+void rlb_timers_init(struct rlb_timers *ts)
+{
+	*ts = (struct rlb_timers){ 0 };
+	rlb_list_init(&ts->sorted);
+}
+
+void rlb_timers_free(struct rlb_timers *ts)
+{
+	for (uint32_t i = 0; i < ts->nlists; i++)
+		free(ts->lists[i]);
+	free(ts->lists);
+	ts->lists = NULL;
+	ts->nlists = ts->cap = 0;
+}
+
+void rlb_timer_init(struct rlb_timer *t, rlb_timer_fn fire)
 {
 	rlb_list_init(&t->link);
+	t->fire = fire;
 }
 
-static struct timer_list *list_for(struct worker *w, uint32_t timeout_ms)
+/* The list for a value, made on first use; NULL if memory ran out. */
+static struct rlb_timer_list *list_for(struct rlb_timers *ts, uint32_t timeout_ms)
 {
-	int i;
+	struct rlb_timer_list *tl;
+	uint32_t i;
 
-	for (i = 0; i < w->ntimers; i++)
-		if (w->timers[i].timeout_ms == timeout_ms)
-			return &w->timers[i];
-	if (w->ntimers == RLB_TIMER_LISTS)
+	for (i = 0; i < ts->nlists; i++)
+		if (ts->lists[i]->timeout_ms == timeout_ms)
+			return ts->lists[i];
+	if (ts->nlists == ts->cap) {
+		uint32_t cap = ts->cap ? ts->cap * 2 : 8;
+		struct rlb_timer_list **grown = realloc(ts->lists, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return NULL;
+		ts->lists = grown;
+		ts->cap = cap;
+	}
+	tl = malloc(sizeof(*tl));
+	if (tl == NULL)
 		return NULL;
-	w->timers[i].timeout_ms = timeout_ms;
-	rlb_list_init(&w->timers[i].head);
-	w->ntimers++;
-	return &w->timers[i];
+	tl->timeout_ms = timeout_ms;
+	rlb_list_init(&tl->head);
+	ts->lists[ts->nlists++] = tl;
+	return tl;
 }
 
-void rlb_timer_arm(struct worker *w, struct rlb_timer *t, uint32_t timeout_ms)
+/* Insertion into the fallback list, from the tail: deadlines mostly grow. */
+static void insert_sorted(struct rlb_timers *ts, struct rlb_timer *t)
 {
-	struct timer_list *tl = list_for(w, timeout_ms);
+	struct rlb_list *at = ts->sorted.prev;
+
+	while (at != &ts->sorted && rlb_container_of(at, struct rlb_timer, link)->deadline_ms > t->deadline_ms)
+		at = at->prev;
+	rlb_list_add_tail(at->next, &t->link);
+}
+
+void rlb_timer_arm(struct rlb_timers *ts, struct rlb_timer *t, uint32_t timeout_ms)
+{
+	struct rlb_timer_list *tl = list_for(ts, timeout_ms);
 
 	rlb_list_del(&t->link);
-	if (tl == NULL) /* more distinct timeouts than lists: cannot happen with sane configs */
-		return;
-	t->deadline_ms = w->now_ms + timeout_ms;
-	rlb_list_add_tail(&tl->head, &t->link);
+	/* At least 1 ms ahead: a callback re-arming a 0 timeout during a run
+	 * must not fire again in that same run. */
+	t->deadline_ms = ts->now_ms + (timeout_ms ? timeout_ms : 1);
+	if (tl != NULL)
+		rlb_list_add_tail(&tl->head, &t->link);
+	else
+		insert_sorted(ts, t);
 }
 
 void rlb_timer_cancel(struct rlb_timer *t)
@@ -42,30 +86,22 @@ void rlb_timer_cancel(struct rlb_timer *t)
 	rlb_list_del(&t->link);
 }
 
-static void expire(struct rlb_timer *t)
+/* Fires the expired timers at the front of one sorted list. */
+static void run_list(struct rlb_timers *ts, struct rlb_list *head)
 {
-	struct conn *c = rlb_container_of(t, struct conn, timer);
+	while (!rlb_list_empty(head)) {
+		struct rlb_timer *t = rlb_container_of(head->next, struct rlb_timer, link);
 
-	if (c->kind == CONN_CLIENT)
-		rlb_session_timeout((struct session *)c);
-	else
-		rlb_upstream_timeout((struct upstream *)c);
+		if (t->deadline_ms > ts->now_ms)
+			break;
+		rlb_list_del(&t->link);
+		t->fire(t);
+	}
 }
 
-void rlb_timers_run(struct worker *w)
+void rlb_timers_run(struct rlb_timers *ts)
 {
-	int i;
-
-	for (i = 0; i < w->ntimers; i++) {
-		struct rlb_list *head = &w->timers[i].head;
-
-		while (!rlb_list_empty(head)) {
-			struct rlb_timer *t = rlb_container_of(head->next, struct rlb_timer, link);
-
-			if (t->deadline_ms > w->now_ms)
-				break;
-			rlb_list_del(&t->link);
-			expire(t);
-		}
-	}
+	for (uint32_t i = 0; i < ts->nlists; i++)
+		run_list(ts, &ts->lists[i]->head);
+	run_list(ts, &ts->sorted);
 }

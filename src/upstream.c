@@ -1,6 +1,7 @@
 /* The server side of a transaction: pick a server, take a pooled connection
  * or connect a new one, retry elsewhere on connect failure, and return the
  * connection to the per-worker pool when the exchange left it clean. */
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,18 +10,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "proxy.h"
+
+static const struct conn_ops upstream_conn_ops;
 
 static struct rlb_balancer *balancer_of(struct session *s)
 {
 	const struct rlb_config *cfg = s->c.w->cfg;
 
-	return s->c.w->balancers[s->fe->backend - cfg->backends];
+	return s->c.w->upper->balancers[s->fe->backend - cfg->backends];
 }
 
 static struct server_pool *pool_of(struct worker *w, struct rlb_server *srv)
 {
-	return &w->pools[srv->backend - w->cfg->backends][srv->index];
+	return &w->upper->pools[srv->backend - w->cfg->backends][srv->index];
 }
 
 /* Records the end of one try on s->srv, exactly once. */
@@ -39,15 +42,22 @@ void rlb_upstream_end_try(struct session *s, enum rlb_outcome outcome)
 		b->ops->request_end(b, srv, outcome, s->c.w->now_us - s->t_start_us, s->c.w->now_us);
 }
 
-/* Unlinks u from s; only when no send of u points at s->req_out. */
+/* Unlinks the transaction's upstream from s. If a send of u may still read
+ * s->req_out (a cancel is on its way), u keeps pointing at s, which holds
+ * on to its memory until u's destroy (rlb_session_upstream_gone). */
 static void detach(struct session *s)
 {
 	struct upstream *u = s->up;
 
-	if (u == NULL || u->c.send_busy)
+	if (u == NULL)
 		return;
-	u->s = NULL;
 	s->up = NULL;
+	if (u->c.send_busy) {
+		assert(s->held == NULL && u->c.closing); /* one abort per session, after which no request starts */
+		s->held = u;
+	} else {
+		u->s = NULL;
+	}
 }
 
 static void pool_remove(struct worker *w, struct upstream *u)
@@ -91,14 +101,14 @@ static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
 		close(fd);
 		return NULL;
 	}
-	rlb_conn_init(&u->c, w, fd, CONN_UPSTREAM);
+	rlb_conn_init(&u->c, w, fd, &upstream_conn_ops);
 	rlb_list_init(&u->pool_link);
 	u->srv = srv;
 	sqe = rlb_sqe(w);
 	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&srv->addr, srv->addr_len);
 	io_uring_sqe_set_data64(sqe, rlb_ud(u, OP_CONNECT));
 	u->c.inflight++;
-	rlb_timer_arm(w, &u->c.timer, srv->backend->timeout_connect_ms);
+	rlb_conn_arm_timer(&u->c, srv->backend->timeout_connect_ms);
 	return u;
 }
 
@@ -154,20 +164,20 @@ void rlb_upstream_start(struct session *s)
 	memset(s->avoid, 0, RLB_AVOID_WORDS(s->fe->backend->num_servers) * sizeof(uint64_t));
 	s->tries = 0;
 	s->retried_stale = 0;
-	try_next(s, &s->c.w->msg);
+	try_next(s, &s->c.w->upper->msg);
 }
 
 /* A retry picks with the request head too, so a hashing balancer keeps the
- * key: the head as we send it (s->req_out, kept until the request is done) is
- * parsed again into the worker's scratch message, free between events. It
- * is our own output, so this fails only on a bug; the pick then goes without
- * a head, as a keyless request. */
+ * key: the head as the client sent it (s->req_in, kept until the request is
+ * done) is parsed again into the worker's scratch message, free between
+ * events, so both picks see the same headers. It parsed once already, so
+ * this fails only on a bug; the pick then goes without a head. */
 static const struct rlb_http_msg *head_again(struct session *s)
 {
-	struct rlb_http_msg *m = &s->c.w->msg;
-	struct rlb_http_limits lim = { s->req_out.len, s->req_out.len };
+	struct rlb_http_msg *m = &s->c.w->upper->msg;
+	struct rlb_http_limits lim = { s->req_in.len, s->req_in.len };
 
-	return rlb_http_parse_request(s->req_out.data, s->req_out.len, 0, &lim, m) > 0 ? m : NULL;
+	return rlb_http_parse_request(s->req_in.data, s->req_in.len, 0, &lim, m) > 0 ? m : NULL;
 }
 
 /* A connect failed or timed out, before any byte of the request was sent:
@@ -187,8 +197,10 @@ static void connect_failed(struct session *s, const char *why)
 	rlb_session_pump(s);
 }
 
-void rlb_upstream_on_connect(struct upstream *u, int res)
+static void on_connect(struct conn *c, int res)
 {
+	struct upstream *u = (struct upstream *)c;
+
 	if (u->s == NULL) { /* the session went away meanwhile */
 		rlb_conn_close(&u->c);
 		return;
@@ -203,8 +215,9 @@ void rlb_upstream_on_connect(struct upstream *u, int res)
 	rlb_session_pump(u->s);
 }
 
-void rlb_upstream_timeout(struct upstream *u)
+static void on_timeout(struct conn *c)
 {
+	struct upstream *u = (struct upstream *)c;
 	struct session *s = u->s;
 
 	if (s == NULL) { /* idle in the pool for pool_idle_timeout */
@@ -223,12 +236,14 @@ void rlb_upstream_timeout(struct upstream *u)
 
 /* A pooled connection that turns out dead (the server closed it while idle,
  * and we raced with that) gets one fresh connection to the same server, if
- * the request had no body and so can be sent again as it was. */
+ * the request had no body and so can be sent again as it was, and if it is
+ * idempotent: the server may have received it and acted on it before it
+ * closed, so a POST is never sent twice (RFC 9110 9.2.2). */
 int rlb_upstream_retry_stale(struct session *s)
 {
 	struct upstream *u = s->up, *fresh;
 
-	if (!u->reused || s->retried_stale || s->req_body.kind != RLB_BODY_NONE ||
+	if (!u->reused || s->retried_stale || !s->idempotent || s->req_body.kind != RLB_BODY_NONE ||
 	    s->rq != RQ_DONE || u->c.send_busy)
 		return 0;
 	fresh = connect_new(s->c.w, u->srv);
@@ -257,7 +272,7 @@ void rlb_upstream_finish(struct session *s, int reusable)
 		rlb_conn_trim(&u->c);
 		rlb_list_add_tail(&p->idle, &u->pool_link);
 		p->n_idle++;
-		rlb_timer_arm(w, &u->c.timer, u->srv->backend->pool_idle_timeout_ms);
+		rlb_conn_arm_timer(&u->c, u->srv->backend->pool_idle_timeout_ms);
 		return;
 	}
 	rlb_conn_close(&u->c);
@@ -271,35 +286,47 @@ void rlb_upstream_abort(struct session *s)
 	detach(s);
 }
 
-/* Data or EOF on an idle pooled connection: it cannot be reused. */
-void rlb_upstream_on_idle_event(struct upstream *u)
+static void on_io(struct conn *c)
 {
-	pool_remove(u->c.w, u);
-	rlb_conn_close(&u->c);
-}
+	struct upstream *u = (struct upstream *)c;
 
-/* Shutdown: every idle connection of a pool goes. */
-void rlb_upstream_close_idle(struct worker *w, struct server_pool *p)
-{
-	while (!rlb_list_empty(&p->idle)) {
-		struct upstream *u = rlb_container_of(p->idle.next, struct upstream, pool_link);
-
-		pool_remove(w, u);
-		rlb_conn_close(&u->c);
+	if (u->s != NULL) {
+		rlb_session_pump(u->s);
+		return;
 	}
+	/* Data or EOF on an idle pooled connection: it cannot be reused. */
+	pool_remove(c->w, u);
+	rlb_conn_close(c);
 }
 
-void rlb_upstream_free(struct upstream *u)
+/* Exit: idle pooled connections go; one in use goes with its session. */
+static void on_shutdown(struct conn *c)
 {
-	struct worker *w = u->c.w;
+	struct upstream *u = (struct upstream *)c;
+
+	if (u->s != NULL)
+		return;
+	pool_remove(c->w, u);
+	rlb_conn_close(c);
+}
+
+static void destroy(struct conn *c)
+{
+	struct upstream *u = (struct upstream *)c;
 	struct session *s = u->s;
 
-	pool_remove(w, u);
-	rlb_conn_release(&u->c);
+	pool_remove(c->w, u);
+	rlb_conn_release(c);
 	free(u);
-	if (s != NULL) {
-		s->up = NULL;
-		if (s->c.closing && s->c.inflight == 0)
-			rlb_session_free(s);
-	}
+	if (s != NULL)
+		rlb_session_upstream_gone(s);
 }
+
+static const struct conn_ops upstream_conn_ops = {
+	.name = "upstream",
+	.on_io = on_io,
+	.on_connect = on_connect,
+	.on_timeout = on_timeout,
+	.on_shutdown = on_shutdown,
+	.destroy = destroy,
+};

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "worker.h"
+#include "loop.h"
 
 #define RING_ENTRIES 4096
 
@@ -105,6 +105,23 @@ static int open_listener(struct listener *l)
 	return 0;
 }
 
+/* Whether another socket already holds fe's address: a bind without
+ * SO_REUSEPORT fails then. With SO_REUSEPORT ours would still bind (that is
+ * how a second ringlb takes over for a restart), and the kernel would share
+ * the port's connections with the other socket's owner: worth a log line.
+ * Probed before any listener of ours exists, so ours never answer it. */
+static int port_taken(const struct rlb_frontend *fe)
+{
+	int one = 1, fd = socket(fe->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), taken;
+
+	if (fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	taken = bind(fd, (const struct sockaddr *)&fe->listen, fe->listen_len) < 0 && errno == EADDRINUSE;
+	close(fd);
+	return taken;
+}
+
 static void arm_accept(struct listener *l)
 {
 	struct io_uring_sqe *sqe;
@@ -141,8 +158,8 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 		if (w->stopping)
 			close(res);
 		else
-			rlb_session_accept(l, res);
-		if (w->nsessions >= w->max_sessions)
+			w->hooks->accept(l, res);
+		if (w->nclients >= w->max_clients)
 			pause_accept(l);
 	} else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
 		/* Out of descriptors: back off to the next tick instead of spinning,
@@ -160,12 +177,11 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 		arm_accept(l);
 }
 
-/* A session was freed: accepts paused for max_connections may resume. */
-void rlb_session_done(struct worker *w)
+void rlb_worker_client_gone(struct worker *w)
 {
 	size_t i;
 
-	if (w->stopping || w->nsessions >= w->max_sessions)
+	if (w->stopping || w->nclients >= w->max_clients)
 		return;
 	for (i = 0; i < w->cfg->num_frontends; i++)
 		if (w->listeners[i].paused && !w->listeners[i].armed)
@@ -197,13 +213,39 @@ static void update_clock(struct worker *w)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	w->now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 	w->now_ms = w->now_us / 1000u;
+	w->timers.now_ms = w->now_ms;
+}
+
+/* Calls fn on every conn. Hooks may close conns (never free them: only the
+ * dispatcher does) and may add conns, which land at the tail. */
+static void each_conn(struct worker *w, void (*fn)(struct conn *c))
+{
+	struct rlb_list *it, *next;
+
+	for (it = w->conns.next; it != &w->conns; it = next) {
+		struct conn *c = rlb_container_of(it, struct conn, link);
+
+		next = it->next;
+		fn(c);
+	}
+}
+
+static void drain_conn(struct conn *c)
+{
+	if (c->ops->on_drain != NULL && !c->closing)
+		c->ops->on_drain(c);
+}
+
+static void shutdown_conn(struct conn *c)
+{
+	if (!c->closing)
+		c->ops->on_shutdown(c);
 }
 
 /* SIGTERM: stop accepting, close idle keep-alive connections, and let the
  * requests in flight finish until drain_timeout. */
 static void begin_drain(struct worker *w)
 {
-	struct rlb_list *it, *next;
 	size_t i;
 
 	if (w->stopping)
@@ -217,30 +259,18 @@ static void begin_drain(struct worker *w)
 		close(l->fd);
 		l->fd = -1;
 	}
-	for (it = w->sessions.next; it != &w->sessions; it = next) {
-		next = it->next;
-		rlb_session_drain(rlb_container_of(it, struct session, link));
-	}
+	each_conn(w, drain_conn);
 }
 
 static void on_tick(struct worker *w)
 {
 	size_t i;
 
-	rlb_timers_run(w);
+	rlb_timers_run(&w->timers);
 	for (i = 0; i < w->cfg->num_frontends && !w->stopping; i++)
-		if (w->listeners[i].paused && !w->listeners[i].armed && w->nsessions < w->max_sessions)
+		if (w->listeners[i].paused && !w->listeners[i].armed && w->nclients < w->max_clients)
 			arm_accept(&w->listeners[i]);
 	arm_tick(w);
-}
-
-/* Destroys a conn whose teardown is complete. */
-static void conn_destroy(struct conn *c)
-{
-	if (c->kind == CONN_CLIENT)
-		rlb_session_free((struct session *)c);
-	else
-		rlb_upstream_free((struct upstream *)c);
 }
 
 static void conn_event(struct conn *c, enum rlb_op op, int res, unsigned flags)
@@ -254,7 +284,7 @@ static void conn_event(struct conn *c, enum rlb_op op, int res, unsigned flags)
 		else if (op == OP_RECV)
 			rlb_conn_on_recv(c, res, flags);
 		if (c->inflight == 0)
-			conn_destroy(c);
+			c->ops->destroy(c);
 		return;
 	}
 	switch (op) {
@@ -266,31 +296,24 @@ static void conn_event(struct conn *c, enum rlb_op op, int res, unsigned flags)
 			return; /* the rest of a short send is on its way */
 		break;
 	case OP_CONNECT:
-		rlb_upstream_on_connect((struct upstream *)c, res);
+		c->ops->on_connect(c, res);
 		return;
 	default:
 		return; /* a flow-control cancel completed */
 	}
-	if (c->kind == CONN_CLIENT)
-		rlb_session_pump((struct session *)c);
-	else if (((struct upstream *)c)->s != NULL)
-		rlb_session_pump(((struct upstream *)c)->s);
-	else
-		rlb_upstream_on_idle_event((struct upstream *)c);
+	c->ops->on_io(c);
 }
 
-static void dispatch(struct worker *w, struct io_uring_cqe *cqe)
+void rlb_worker_dispatch(struct worker *w, uint64_t ud, int res, unsigned flags)
 {
-	uint64_t ud = cqe->user_data;
 	enum rlb_op op = (enum rlb_op)(ud & OP_MASK);
 	void *ptr = (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
-
 
 	switch (op) {
 	case OP_IGNORE:
 		break;
 	case OP_ACCEPT:
-		on_accept(ptr, cqe->res, cqe->flags);
+		on_accept(ptr, res, flags);
 		break;
 	case OP_TICK:
 		on_tick(w);
@@ -299,7 +322,7 @@ static void dispatch(struct worker *w, struct io_uring_cqe *cqe)
 		begin_drain(w);
 		break;
 	default:
-		conn_event(ptr, op, cqe->res, cqe->flags);
+		conn_event(ptr, op, res, flags);
 		break;
 	}
 }
@@ -343,7 +366,7 @@ static int turn(struct worker *w)
 	}
 	update_clock(w);
 	io_uring_for_each_cqe(&w->ring, head, cqe) {
-		dispatch(w, cqe);
+		rlb_worker_dispatch(w, cqe->user_data, cqe->res, cqe->flags);
 		n++;
 	}
 	io_uring_cq_advance(&w->ring, n);
@@ -358,7 +381,7 @@ static int turn(struct worker *w)
 
 static void run_loop(struct worker *w)
 {
-	while (!(w->stopping && (w->nsessions == w->nlingering || w->now_ms >= w->drain_deadline_ms)))
+	while (!(w->stopping && (w->nclients == w->nlingering || w->now_ms >= w->drain_deadline_ms)))
 		if (turn(w) < 0)
 			return;
 }
@@ -369,15 +392,9 @@ static void run_loop(struct worker *w)
  * at once; the bound only guards against a kernel that never does. */
 static void close_all(struct worker *w)
 {
-	struct rlb_list *it;
 	uint64_t limit;
 
-	/* Closing frees nothing here (the dispatcher does), so the walk is safe. */
-	for (it = w->sessions.next; it != &w->sessions; it = it->next)
-		rlb_session_close(rlb_container_of(it, struct session, link));
-	for (size_t i = 0; i < w->cfg->num_backends; i++)
-		for (size_t j = 0; j < w->cfg->backends[i].num_servers; j++)
-			rlb_upstream_close_idle(w, &w->pools[i][j]);
+	each_conn(w, shutdown_conn);
 	limit = w->now_ms + 1000;
 	while (w->nconns > 0 && w->now_ms < limit)
 		if (turn(w) < 0)
@@ -412,58 +429,42 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int create_balancers(struct worker *w)
-{
-	const struct rlb_config *cfg = w->cfg;
-	size_t i;
-	int rc;
-
-	w->balancers = calloc(cfg->num_backends, sizeof(*w->balancers));
-	w->pools = calloc(cfg->num_backends, sizeof(*w->pools));
-	if (w->balancers == NULL || w->pools == NULL)
-		return -ENOMEM;
-	for (i = 0; i < cfg->num_backends; i++) {
-		struct rlb_backend *be = &cfg->backends[i];
-
-		rc = be->balancer->create(be, &w->balancers[i]);
-		if (rc < 0)
-			return rc;
-		w->balancers[i]->ops = be->balancer;
-		w->balancers[i]->backend = be;
-		w->pools[i] = calloc(be->num_servers, sizeof(struct server_pool));
-		if (w->pools[i] == NULL)
-			return -ENOMEM;
-		for (size_t j = 0; j < be->num_servers; j++)
-			rlb_list_init(&w->pools[i][j].idle);
-	}
-	return 0;
-}
-
 /* Sets up everything that can fail with a clear message before the thread
- * starts: listening sockets (a busy port is reported at start, not later). */
-int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg)
+ * starts: listening sockets (a busy port is reported at start, not later)
+ * and the layer above's per-worker state. */
+int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
+		     const struct rlb_worker_hooks *hooks)
 {
 	size_t i;
 	int rc;
 
 	w->id = id;
 	w->cfg = cfg;
-	w->max_sessions = (cfg->max_connections + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
-	rlb_list_init(&w->sessions);
+	w->hooks = hooks;
+	w->max_clients = (cfg->max_connections + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
+	rlb_list_init(&w->conns);
 	rlb_list_init(&w->starved);
 	rlb_list_init(&w->pinned);
+	rlb_timers_init(&w->timers);
 	w->listeners = calloc(cfg->num_frontends, sizeof(*w->listeners));
 	if (w->listeners == NULL)
 		return -ENOMEM;
 	for (i = 0; i < cfg->num_frontends; i++) {
 		w->listeners[i] = (struct listener){ .w = w, .fe = &cfg->frontends[i], .fd = -1 };
+		if (id == 0)
+			w->listeners[i].shared = port_taken(&cfg->frontends[i]);
+	}
+	for (i = 0; i < cfg->num_frontends; i++) {
 		rc = open_listener(&w->listeners[i]);
 		if (rc < 0) {
 			rlb_log("listen on %s: %s", cfg->frontends[i].listen_text, strerror(-rc));
 			return rc;
 		}
+		if (w->listeners[i].shared)
+			rlb_log("listen on %s: the port is already bound by another socket (another ringlb?); "
+				"the kernel will share its connections with it", cfg->frontends[i].listen_text);
 	}
-	rc = create_balancers(w);
+	rc = hooks->init(w);
 	if (rc < 0)
 		return rc;
 	w->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -493,18 +494,14 @@ void rlb_worker_free(struct worker *w)
 {
 	size_t i;
 
-	for (i = 0; w->balancers != NULL && i < w->cfg->num_backends; i++)
-		if (w->balancers[i] != NULL)
-			w->balancers[i]->ops->destroy(w->balancers[i]);
-	for (i = 0; w->pools != NULL && i < w->cfg->num_backends; i++)
-		free(w->pools[i]);
+	if (w->hooks != NULL)
+		w->hooks->fini(w);
 	for (i = 0; w->listeners != NULL && i < w->cfg->num_frontends; i++)
 		if (w->listeners[i].fd >= 0)
 			close(w->listeners[i].fd);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
-	free(w->balancers);
-	free(w->pools);
+	rlb_timers_free(&w->timers);
 	free(w->listeners);
 	free(w->br);
 	free(w->bufmem);

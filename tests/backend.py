@@ -18,10 +18,21 @@ server answered. Endpoints:
   /die                   closes the connection in the middle of a response
   /reject                401 at once, without reading the request body, then closes
                          (an auth check failing on a large upload)
+  /drop                  reads the request, then closes without answering (a server
+                         that acted on a request and died before its answer)
+  /stall?ms=N            reads nothing and answers nothing for N ms, then closes
+  /interim-stall?n=B&ms=N  a 100 Continue with about B bytes of headers, then
+                         nothing for N ms, then closes
+  /eof-reset             a read-until-close response cut short by a reset (RST)
+  /conn-framing          a response whose Connection header names Content-Length
+Methods are case-sensitive: `head` is an extension method, answered with a body.
+Every request is recorded in Server.seen as (method, path), in arrival order.
 """
 import argparse
+import os
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -81,6 +92,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def handle_any(self):
+        with self.server.lock:
+            self.server.seen.append((self.command, self.path))
         if self.server.delay_ms:
             time.sleep(self.server.delay_ms / 1000.0)  # every request, as a slow server
         url = urlparse(self.path)
@@ -92,7 +105,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.linger()
         if path == "/continue":
             return self.reply(200, str(self.read_body(keep=False)).encode())
+        if path in ("/stall", "/interim-stall", "/eof-reset", "/conn-framing"):
+            return self.misbehave(path, q)
         body = self.read_body() if path != "/ws" else b""
+        if path == "/drop":
+            self.close_connection = True
+            return
         if path == "/slow":
             time.sleep(int(q.get("ms", "100")) / 1000.0)
             return self.reply(200, b"slow from %s\n" % self.server.name.encode())
@@ -119,6 +137,27 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         return self.reply(200, b"hello from %s\n" % self.server.name.encode())
+
+    def misbehave(self, path, q):
+        """Responses no good server sends, for the proxy's seams."""
+        self.close_connection = True
+        if path == "/stall":
+            time.sleep(int(q.get("ms", "1000")) / 1000.0)
+        elif path == "/interim-stall":
+            filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 8000) for i in range(int(q.get("n", "0")) // 8000))
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n" + filler + b"\r\n")
+            self.wfile.flush()
+            time.sleep(int(q.get("ms", "1000")) / 1000.0)
+        elif path == "/eof-reset":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Server: %s\r\n\r\npartial" % self.server.name.encode())
+            self.wfile.flush()
+            time.sleep(0.2)  # the head and "partial" reach the client first
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # Close here: socketserver's own close starts with shutdown(SHUT_WR),
+            # a FIN, which would make the cut body look complete.
+            os.close(self.connection.detach())
+        elif path == "/conn-framing":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: content-length\r\n\r\nhello")
 
     def linger(self):
         """Closes as nginx does after an early answer: FIN, then drop what
@@ -168,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = handle_any
+    do_head = handle_any  # not HEAD: an extension method, answered with a body
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -181,6 +221,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def __init__(self, *args, **kwargs):
         self.accepted = 0
         self.closed = 0
+        self.seen = []  # (method, path) of every request, in arrival order
         self.lock = threading.Lock()
         super().__init__(*args, **kwargs)
 

@@ -15,6 +15,8 @@ struct rlb_frontend {
 	struct sockaddr_storage listen;
 	socklen_t listen_len;
 	char listen_text[64];
+	char listen_port[8];         /* its port alone, for X-Forwarded-Port */
+	int listen_line;
 	char backend_name[RLB_NAME_MAX];
 	int backend_line;            /* where "backend =" was, for the unknown-name error */
 	struct rlb_backend *backend; /* resolved after the whole file is read */

@@ -45,7 +45,11 @@ enum {
 	RLB_HTTP_EXPECT_CONTINUE = 1 << 4, /* Expect: 100-continue */
 	RLB_HTTP_HAS_HOST = 1 << 5,
 	RLB_HTTP_CONN_OTHER = 1 << 6,     /* Connection names other headers to drop */
+	RLB_HTTP_CONN_FRAMING = 1 << 7,   /* ... among them Content-Length, Transfer-Encoding or Host: refused */
 };
+
+/* Empty lines (CRLF) skipped before a start line; one more is an error. */
+#define RLB_HTTP_MAX_EMPTY_LINES 8
 
 /* A parsed request or response head. */
 struct rlb_http_msg {
@@ -87,8 +91,11 @@ struct rlb_http_limits {
  *         head is not complete yet, or -EBADMSG / -EMSGSIZE / -ENOTSUP on a
  *         message that must be refused (msg->error_status says how).
  *
- * Leading empty lines are skipped (RFC 9112 2.2) and counted in the result.
- * For HTTP/1.1, exactly one Host header is required.
+ * Up to RLB_HTTP_MAX_EMPTY_LINES leading empty lines are skipped (RFC 9112
+ * 2.2); they count toward max_head_bytes and in the result. For HTTP/1.1,
+ * exactly one Host header is required. A Connection header naming
+ * Content-Length, Transfer-Encoding or Host is refused (400): the next hop
+ * would remove the header that framed or routed the message.
  */
 ssize_t rlb_http_parse_request(const char *buf, size_t len, size_t last_len,
 			       const struct rlb_http_limits *lim, struct rlb_http_msg *msg);
@@ -99,7 +106,8 @@ ssize_t rlb_http_parse_request(const char *buf, size_t len, size_t last_len,
  * @param head_request  the request was HEAD: the response has no body.
  * msg->body follows RFC 9112 6.3: 1xx, 204 and 304 have none; chunked when the
  * final transfer coding is chunked; a Content-Length; else read until close.
- * Errors set error_status 502.
+ * Errors set error_status 502 (also for a Connection header naming a framing
+ * header, as for a request).
  */
 ssize_t rlb_http_parse_response(const char *buf, size_t len, size_t last_len,
 				const struct rlb_http_limits *lim, int head_request,
@@ -116,7 +124,7 @@ struct rlb_chunked {
 	uint64_t left;      /* bytes of chunk data still to come */
 	uint32_t line_len;  /* length of the current size or trailer line */
 	uint8_t state;
-	uint8_t digits;
+	uint8_t digits;     /* of the current chunk size: at most 16 */
 	uint8_t done;       /* the last chunk and the trailer section are complete */
 };
 
@@ -129,7 +137,8 @@ struct rlb_chunked {
  *
  * @return the number of bytes that belong to this body (stops right after the
  *         final CRLF, so pipelined data is left alone), or -EBADMSG on a bad
- *         chunk size, extension, missing CRLF, bare LF or an overlong line.
+ *         chunk size (also: above 2^63-1, or more than 16 hex digits),
+ *         extension, missing CRLF, bare LF or an overlong line.
  *         c->done is set once the body is complete.
  */
 ssize_t rlb_chunked_feed(struct rlb_chunked *c, const char *buf, size_t len);

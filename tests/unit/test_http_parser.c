@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -217,6 +218,81 @@ static void test_chunked_rejections(void **state)
 	}
 }
 
+/* Chunk sizes stop at 2^63-1 and 16 hex digits (nginx's off_t cap), so a
+ * server with a narrower integer never reads a smaller size than we do. */
+static void test_chunk_size_caps(void **state)
+{
+	static const char *ok[] = { "7fffffffffffffff\r\n", "000000000000000a\r\n" };
+	static const char *bad[] = { "8000000000000000\r\n", "ffffffffffffffff\r\n",
+				     "00000000000000001\r\n" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		struct rlb_chunked c = { 0 };
+
+		assert_int_equal(feed(&c, ok[i]), (ssize_t)strlen(ok[i]));
+	}
+	for (i = 0; i < 3; i++) {
+		struct rlb_chunked c = { 0 };
+
+		if (feed(&c, bad[i]) >= 0)
+			fail_msg("accepted chunk size %s", bad[i]);
+	}
+}
+
+/* A Connection header must not name a header that framed or routed the
+ * message: the next hop would drop it (issue #6, defect 1). */
+static void test_connection_naming_framing_headers(void **state)
+{
+	static const char *reqs[] = {
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: content-length\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close, Transfer-Encoding\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: HOST\r\n\r\n",
+		"GET / HTTP/1.1\r\nConnection: keep-alive\r\nHost: x\r\nConnection: content-length\r\n\r\n",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		assert_int_equal(req(reqs[i]), -EBADMSG);
+		assert_int_equal(msg.error_status, 400);
+	}
+	assert_true(req("GET / HTTP/1.1\r\nHost: x\r\nConnection: x-content-length, te\r\n\r\n") > 0);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: Content-Length\r\n\r\n", 0),
+			 -EBADMSG);
+	assert_int_equal(msg.error_status, 502);
+}
+
+/* Leading empty lines: up to RLB_HTTP_MAX_EMPTY_LINES, counted toward the
+ * head limit (issue #6, defect 3). */
+static void test_leading_empty_lines(void **state)
+{
+	struct rlb_http_limits small = { 64, 64 };
+	char buf[256];
+	ssize_t n;
+
+	(void)state;
+	snprintf(buf, sizeof(buf), "%sGET / HTTP/1.1\r\nHost: x\r\n\r\n", "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n");
+	assert_int_equal(req(buf), (ssize_t)strlen(buf));
+	snprintf(buf, sizeof(buf), "%sGET / HTTP/1.1\r\nHost: x\r\n\r\n", "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n");
+	assert_int_equal(req(buf), -EBADMSG);
+	assert_int_equal(msg.error_status, 400);
+	/* 9 CRLFs are refused even before a request line arrives. */
+	assert_int_equal(req("\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"), -EBADMSG);
+	/* A 50-byte head fits in 64; behind 8 empty lines (66 bytes) it does not. */
+	strcpy(buf, "GET / HTTP/1.1\r\nHost: xxxxxxxxxxxxxxxxxxxxxxxx\r\n\r\n");
+	assert_int_equal(strlen(buf), 50);
+	assert_true(rlb_http_parse_request(buf, strlen(buf), 0, &small, &msg) > 0);
+	snprintf(buf, sizeof(buf), "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: xxxxxxxxxxxxxxxxxxxxxxxx\r\n\r\n");
+	n = rlb_http_parse_request(buf, strlen(buf), 0, &small, &msg);
+	assert_int_equal(n, -EMSGSIZE);
+	assert_int_equal(msg.error_status, 431);
+	/* The response side has the same bound. */
+	assert_int_equal(resp("\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nHTTP/1.1 204 No\r\n\r\n", 0), -EBADMSG);
+	assert_int_equal(msg.error_status, 502);
+}
+
 static void test_token_helpers(void **state)
 {
 	(void)state;
@@ -237,6 +313,9 @@ int main(void)
 		cmocka_unit_test(test_response_framing),
 		cmocka_unit_test(test_chunked_whole_and_bytewise),
 		cmocka_unit_test(test_chunked_rejections),
+		cmocka_unit_test(test_chunk_size_caps),
+		cmocka_unit_test(test_connection_naming_framing_headers),
+		cmocka_unit_test(test_leading_empty_lines),
 		cmocka_unit_test(test_token_helpers),
 	};
 

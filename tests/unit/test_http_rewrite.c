@@ -5,9 +5,11 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "worker.h"
+#include "proxy.h"
 
 static const struct rlb_http_limits lim = { 16384, 8192 };
+static const struct rlb_rewrite_ctx ctx = { "10.0.0.9", "app", "8080" };
+#define OURS_FOR(chain) "X-Forwarded-For: " chain "\r\nX-Forwarded-Proto: http\r\n"
 
 static char *rewrite_req(const char *in, struct rlb_buf *out)
 {
@@ -15,7 +17,7 @@ static char *rewrite_req(const char *in, struct rlb_buf *out)
 
 	assert_true(rlb_http_parse_request(in, strlen(in), 0, &lim, &m) > 0);
 	out->len = 0;
-	assert_int_equal(rlb_rewrite_request(&m, "10.0.0.9", "app", out), 0);
+	assert_int_equal(rlb_rewrite_request(&m, &ctx, out), 0);
 	assert_int_equal(rlb_buf_append(out, "", 1), 0);
 	return out->data;
 }
@@ -29,8 +31,8 @@ static void test_request_hop_by_hop_and_forwarded(void **state)
 			      "X-Forwarded-Proto: https\r\nX-Keep: 1\r\n\r\n", &out);
 
 	(void)state;
-	assert_string_equal(r, "GET /p HTTP/1.1\r\nHost: h\r\nX-Keep: 1\r\n"
-			       "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.9\r\nX-Forwarded-Proto: http\r\n\r\n");
+	assert_string_equal(r, "GET /p HTTP/1.1\r\nHost: h\r\nX-Keep: 1\r\n" OURS_FOR("1.1.1.1, 2.2.2.2, 10.0.0.9")
+			       "X-Forwarded-Host: h\r\nX-Forwarded-Port: 8080\r\n\r\n");
 	rlb_buf_free(&out);
 }
 
@@ -41,7 +43,7 @@ static void test_request_upgrade_kept(void **state)
 
 	(void)state;
 	assert_string_equal(r, "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
-			       "X-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: http\r\n\r\n");
+			       OURS_FOR("10.0.0.9") "X-Forwarded-Host: h\r\nX-Forwarded-Port: 8080\r\n\r\n");
 	rlb_buf_free(&out);
 }
 
@@ -52,7 +54,22 @@ static void test_http10_request_goes_as_10_with_keepalive_and_host(void **state)
 
 	(void)state;
 	assert_string_equal(r, "GET / HTTP/1.0\r\nConnection: keep-alive\r\nHost: app\r\nContent-Length: 0\r\n"
-			       "X-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: http\r\n\r\n");
+			       OURS_FOR("10.0.0.9") "X-Forwarded-Port: 8080\r\n\r\n");
+	rlb_buf_free(&out);
+}
+
+/* ringlb owns X-Forwarded-* and Forwarded; underscore spellings, which CGI
+ * and WSGI merge with the dashed names, are dropped too. */
+static void test_request_owned_headers(void **state)
+{
+	struct rlb_buf out = { 0 };
+	char *r = rewrite_req("GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=1.2.3.4;proto=https\r\n"
+			      "X-Forwarded-Host: evil\r\nX-Forwarded-Port: 1\r\nx_forwarded_PROTO: https\r\n"
+			      "X_Forwarded-For: 6.6.6.6\r\nX-Forwarded-Hosts: kept\r\nX-Forwarded-For: 7.7.7.7\r\n\r\n", &out);
+
+	(void)state;
+	assert_string_equal(r, "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Hosts: kept\r\n" OURS_FOR("7.7.7.7, 10.0.0.9")
+			       "X-Forwarded-Host: h\r\nX-Forwarded-Port: 8080\r\n\r\n");
 	rlb_buf_free(&out);
 }
 
@@ -90,6 +107,7 @@ int main(void)
 		cmocka_unit_test(test_request_hop_by_hop_and_forwarded),
 		cmocka_unit_test(test_request_upgrade_kept),
 		cmocka_unit_test(test_http10_request_goes_as_10_with_keepalive_and_host),
+		cmocka_unit_test(test_request_owned_headers),
 		cmocka_unit_test(test_response_connection_header),
 	};
 

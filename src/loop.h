@@ -1,0 +1,237 @@
+/* The lower layer of the forwarding core: one worker per thread, each with its
+ * own io_uring, buffer ring, connections and timers, and the one dispatcher
+ * every completion goes through. It knows sockets and bytes, never HTTP:
+ * what a connection means is in its kind's table (struct conn_ops), and what
+ * an accepted socket becomes is the hooks' business (struct rlb_worker_hooks).
+ * Nothing here is shared between workers.
+ *
+ * Lifetime rules (after liburing's examples/proxy.c):
+ *  - every SQE that names a conn counts in conn->inflight; a conn's memory is
+ *    freed (ops->destroy) only after it is closing and inflight is back to 0,
+ *    always from the dispatcher, never inside a caller;
+ *  - rlb_conn_release() takes the conn off every worker list (conns, starved,
+ *    pinned): no list membership outlives the conn;
+ *  - a provided buffer belongs to the inbound queue it was received into
+ *    and goes back to the ring when the queue has used it. Sends copy what
+ *    they take into the conn's own send buffer, so a peer that stops reading
+ *    pins no ring buffer; and when the ring runs low, bytes still queued at
+ *    the end of a loop turn are copied out too (worker.c: unpin_all). So no
+ *    set of stalled connections can starve the others of buffers.
+ */
+#ifndef RINGLB_LOOP_H
+#define RINGLB_LOOP_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ringlb/config.h"
+#include "ringlb/list.h"
+#include "timer.h"
+
+#define RLB_BUF_SIZE 16384   /* one provided buffer */
+#define RLB_BUF_COUNT 1024   /* buffers per worker: 16 MiB */
+#define RLB_SEND_IOV 4       /* slices of one sendmsg: a head, then body bytes */
+#define RLB_SEND_MAX 65536   /* body bytes copied into one send */
+#define RLB_HEAP_BID 0xFFFFu /* an inbuf copied out of the ring into malloc'd memory */
+#define RLB_INQ_PAUSE 8      /* stop reading a peer holding this many buffers */
+#define RLB_INQ_RESUME 2     /* ... and start again at this many */
+#define RLB_TICK_MS 100      /* timer resolution */
+
+/* The operation a CQE completes, kept in the low bits of user_data. */
+enum rlb_op {
+	OP_IGNORE = 0, /* fire-and-forget (close) */
+	OP_ACCEPT,
+	OP_RECV,
+	OP_SEND,
+	OP_CONNECT,
+	OP_CANCEL,     /* a counted completion with nothing to do: cancel, shutdown */
+	OP_TICK,
+	OP_WAKE,
+};
+#define OP_MASK 7u
+
+static inline uint64_t rlb_ud(void *ptr, enum rlb_op op)
+{
+	return (uint64_t)(uintptr_t)ptr | op;
+}
+
+struct worker;
+struct conn;
+struct listener;
+
+/* A growable byte buffer for heads (accumulated or rewritten). */
+struct rlb_buf {
+	char *data;
+	uint32_t len, cap;
+};
+
+/* A received provided buffer, consumed from off to len. */
+struct inbuf {
+	char *data;
+	uint32_t len, off;
+	uint16_t bid;
+};
+
+struct inq {
+	struct inbuf *b;
+	uint32_t head, cnt, cap;
+};
+
+/* What a kind of connection (client, upstream, and later health check and
+ * admin) does with its events. The dispatcher and the timers call through
+ * this table only, so adding a kind touches no switch in the loop. Every
+ * hook runs on the conn's worker thread. */
+struct conn_ops {
+	const char *name;
+	/** Required. A recv or send completion was applied to c (by conn.c) and
+	 * c is not closing: advance whatever state machine c belongs to. */
+	void (*on_io)(struct conn *c);
+	/** Optional (kinds that connect). The connect finished: res is 0 or a
+	 * negative errno. */
+	void (*on_connect)(struct conn *c, int res);
+	/** Required. c's timer expired. */
+	void (*on_timeout)(struct conn *c);
+	/** Optional. SIGTERM: close c now if that loses nothing (idle). */
+	void (*on_drain)(struct conn *c);
+	/** Required. Exit after the drain: close c, whatever it is doing. */
+	void (*on_shutdown)(struct conn *c);
+	/** Required. c is closing and its last completion is in: release it
+	 * (rlb_conn_release) and free the memory it is embedded in. */
+	void (*destroy)(struct conn *c);
+};
+
+/* One socket: its inbound queue, its one in-flight send, its timer. */
+struct conn {
+	int fd;
+	const struct conn_ops *ops;
+	uint8_t recv_armed : 1; /* a recv is posted */
+	uint8_t recv_paused : 1;/* flow control cancelled it on purpose */
+	uint8_t starved : 1;    /* on worker->starved waiting for buffers */
+	uint8_t closing : 1;
+	uint8_t eof : 1;        /* the peer closed (or recv failed: see err) */
+	uint8_t send_busy : 1;
+	uint8_t readable : 1;   /* connected: flow control may post a recv */
+	uint8_t oneshot : 1;    /* paused once: single-buffer recvs from now on */
+	uint8_t active : 1;     /* the peer sent bytes or took some since the owner last looked */
+	uint8_t recv_failed : 1;/* eof came from an error (a reset), not a FIN */
+	int err;                /* first socket error, negative errno */
+	uint32_t inflight;
+	struct worker *w;
+	struct rlb_list link;   /* worker->conns */
+	struct inq in;
+	struct rlb_buf acc;     /* head bytes that spanned several buffers */
+	size_t acc_scanned;     /* parser resume point within acc */
+	uint32_t head_from_front; /* head bytes still to drop from the front buffer */
+	/* the in-flight send */
+	struct msghdr msg;
+	struct iovec iov[RLB_SEND_IOV];
+	struct rlb_buf out;     /* body bytes of the send, copied from the peer's queue */
+	uint32_t npinned;       /* ring buffers in the inbound queue */
+	struct rlb_timer timer;
+	struct rlb_list starved_link;
+	struct rlb_list pinned_link; /* on worker->pinned while npinned > 0 */
+};
+
+/* What the layer above does with a worker: set by main(), so the loop
+ * imports nothing from it. */
+struct rlb_worker_hooks {
+	/** Per-worker state of the layer above (w->upper): from the main thread,
+	 * before the worker's thread starts, one worker after the other. */
+	int (*init)(struct worker *w);
+	/** A listener accepted fd; the hook owns it from now on. */
+	void (*accept)(struct listener *l, int fd);
+	/** After the loop and the last completion: frees what init made. Also
+	 * called (from the main thread) for a worker whose init never ran. */
+	void (*fini)(struct worker *w);
+};
+
+struct listener {
+	struct worker *w;
+	struct rlb_frontend *fe;
+	int fd;
+	uint8_t armed : 1;
+	uint8_t paused : 1;      /* EMFILE or max_connections: re-armed from the tick */
+	uint8_t starved_logged : 1; /* the EMFILE episode was logged */
+	uint8_t shared : 1;      /* another socket held the port before we bound it */
+};
+
+struct rlb_proxy_state; /* the layer above's per-worker state */
+
+struct worker {
+	int id;
+	pthread_t thread;
+	struct io_uring ring;
+	const struct rlb_config *cfg;
+	const struct rlb_worker_hooks *hooks;
+	struct rlb_proxy_state *upper;
+	/* provided buffers */
+	struct io_uring_buf_ring *br;
+	char *bufmem;
+	unsigned buf_added;      /* returned since the last advance */
+	uint32_t bufs_free;      /* in the ring, ready for a recv */
+	struct rlb_list pinned;  /* conns holding ring buffers */
+	struct rlb_list starved; /* conns waiting for a buffer to come back */
+	struct listener *listeners;
+	struct rlb_list conns;   /* every conn not yet released, all kinds */
+	uint32_t nconns;
+	/* Client connections, counted by the layer above: accepting pauses at
+	 * max_clients; the drain ends when every one left is lingering. */
+	uint32_t nclients, max_clients, nlingering;
+	struct rlb_timers timers;
+	uint64_t now_ms;
+	uint64_t now_us;
+	struct __kernel_timespec tick_ts;
+	int wake_fd;
+	uint64_t wake_val;
+	int stopping;
+	uint64_t drain_deadline_ms;
+};
+
+/* worker.c */
+struct io_uring_sqe *rlb_sqe(struct worker *w);
+void rlb_buf_give_back(struct worker *w, uint16_t bid);
+int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
+		     const struct rlb_worker_hooks *hooks);
+void rlb_worker_stop(struct worker *w);
+void rlb_worker_join(struct worker *w);
+void rlb_worker_free(struct worker *w);
+/** A client connection was freed: accepts paused for max_connections may resume. */
+void rlb_worker_client_gone(struct worker *w);
+/** Handles one completion: what the loop does for each CQE. Exposed so unit
+ * tests can replay completions in any order. */
+void rlb_worker_dispatch(struct worker *w, uint64_t user_data, int res, unsigned flags);
+
+/* buf.c */
+int rlb_buf_reserve(struct rlb_buf *b, size_t extra);
+int rlb_buf_append(struct rlb_buf *b, const void *data, size_t len);
+void rlb_buf_free(struct rlb_buf *b);
+
+/* conn.c */
+void rlb_conn_init(struct conn *c, struct worker *w, int fd, const struct conn_ops *ops);
+void rlb_conn_arm_recv(struct conn *c);
+void rlb_conn_flow_control(struct conn *c);
+void rlb_conn_on_recv(struct conn *c, int res, unsigned flags);
+typedef ssize_t (*rlb_head_parser)(const char *buf, size_t len, size_t last_len, void *arg);
+ssize_t rlb_conn_read_head(struct conn *c, rlb_head_parser parse, void *arg);
+void rlb_conn_head_consumed(struct conn *c);
+/** How many of the avail bytes at p belong to the message being forwarded
+ * (its framing); 0 once it is complete. Sets *err on bad framing. */
+typedef size_t (*rlb_take_fn)(void *arg, const char *p, size_t avail, int *err);
+size_t rlb_conn_gather(struct conn *src, struct conn *dst, rlb_take_fn take, void *arg, int *err);
+void rlb_conn_send_add(struct conn *dst, const void *data, size_t len);
+void rlb_conn_send_submit(struct conn *dst);
+int rlb_conn_on_send(struct conn *c, int res);
+void rlb_conn_discard_input(struct conn *c);
+void rlb_conn_unpin(struct conn *c);
+void rlb_conn_trim(struct conn *c);
+void rlb_conn_arm_timer(struct conn *c, uint32_t timeout_ms);
+void rlb_conn_close(struct conn *c);
+void rlb_conn_abort(struct conn *c);
+void rlb_conn_release(struct conn *c);
+
+/* log.c */
+void rlb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,155 @@
+/* Completion orders replayed through the worker's dispatcher, with a test
+ * connection kind that records what the loop asks of it. A conn may be freed
+ * only after its last completion, and no worker list may still hold it then:
+ * a recv ending in -ENOBUFS on a conn already closing used to put it back on
+ * w->starved, where feed_starved() found it after it was freed (issue #6,
+ * defect 4). Each order is replayed with the close before and after. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "loop.h"
+
+static struct worker w;
+static int destroyed, ios;
+
+static void t_io(struct conn *c) { (void)c; ios++; }
+static void t_timeout(struct conn *c) { rlb_conn_close(c); }
+static void t_shutdown(struct conn *c) { rlb_conn_close(c); }
+
+static void t_destroy(struct conn *c)
+{
+	rlb_conn_release(c);
+	free(c);
+	destroyed++;
+}
+
+static const struct conn_ops test_ops = {
+	.name = "test", .on_io = t_io, .on_timeout = t_timeout, .on_shutdown = t_shutdown, .destroy = t_destroy,
+};
+
+static int setup(void **state)
+{
+	(void)state;
+	w = (struct worker){ 0 };
+	if (io_uring_queue_init(256, &w.ring, 0) < 0)
+		return -1;
+	if (posix_memalign((void **)&w.br, 4096, 4096) != 0)
+		return -1;
+	io_uring_buf_ring_init(w.br);
+	w.bufmem = calloc(4, RLB_BUF_SIZE);
+	rlb_list_init(&w.conns);
+	rlb_list_init(&w.starved);
+	rlb_list_init(&w.pinned);
+	rlb_timers_init(&w.timers);
+	destroyed = ios = 0;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	io_uring_queue_exit(&w.ring); /* the queued cancels and closes never run */
+	rlb_timers_free(&w.timers);
+	free(w.br);
+	free(w.bufmem);
+	return 0;
+}
+
+/* A conn with a multishot recv posted (one completion outstanding). */
+static struct conn *new_conn(void)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	rlb_conn_init(c, &w, sv[0], &test_ops);
+	c->readable = 1;
+	c->recv_armed = 1;
+	c->inflight = 1;
+	rlb_conn_arm_timer(c, 1000);
+	return c;
+}
+
+static void complete(struct conn *c, enum rlb_op op, int res, unsigned flags)
+{
+	rlb_worker_dispatch(&w, rlb_ud(c, op), res, flags);
+}
+
+/* Nothing of the conn is left anywhere the worker looks. */
+static void assert_gone(void)
+{
+	assert_int_equal(destroyed, 1);
+	assert_int_equal(w.nconns, 0);
+	assert_true(rlb_list_empty(&w.conns));
+	assert_true(rlb_list_empty(&w.starved));
+	assert_true(rlb_list_empty(&w.pinned));
+}
+
+static void test_enobufs_after_close(void **state)
+{
+	struct conn *c = new_conn();
+
+	(void)state;
+	rlb_conn_close(c);                         /* posts a cancel: 2 outstanding */
+	complete(c, OP_RECV, -ENOBUFS, 0);         /* the recv ends: ring was dry */
+	assert_int_equal(destroyed, 0);
+	complete(c, OP_CANCEL, 0, 0);
+	assert_gone();
+}
+
+static void test_enobufs_before_close(void **state)
+{
+	struct conn *c = new_conn();
+
+	(void)state;
+	complete(c, OP_RECV, -ENOBUFS, 0);         /* waits for buffers: on w.starved */
+	assert_false(rlb_list_empty(&w.starved));
+	rlb_conn_close(c);
+	complete(c, OP_CANCEL, 0, 0);
+	assert_gone();
+}
+
+static void test_cancel_before_enobufs(void **state)
+{
+	struct conn *c = new_conn();
+
+	(void)state;
+	rlb_conn_close(c);
+	complete(c, OP_CANCEL, 0, 0);
+	assert_int_equal(destroyed, 0);            /* the recv is still out */
+	complete(c, OP_RECV, -ENOBUFS, 0);
+	assert_gone();
+}
+
+/* Bytes arriving on a closing conn pin a ring buffer; release gives it back. */
+static void test_data_then_enobufs_after_close(void **state)
+{
+	struct conn *c = new_conn();
+
+	(void)state;
+	rlb_conn_close(c);
+	complete(c, OP_RECV, 10, (0u << IORING_CQE_BUFFER_SHIFT) | IORING_CQE_F_MORE | IORING_CQE_F_BUFFER);
+	assert_false(rlb_list_empty(&w.pinned));
+	complete(c, OP_RECV, -ENOBUFS, 0);
+	complete(c, OP_CANCEL, 0, 0);
+	assert_gone();
+	assert_int_equal(ios, 0);                  /* a closing conn's events go nowhere */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_enobufs_after_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enobufs_before_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_before_enobufs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_then_enobufs_after_close, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
