@@ -7,7 +7,7 @@ LDLIBS   = -luring -linih -lm -pthread
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 B = build
-CORE_SRCS = src/http_parser.c src/http_rewrite.c src/config.c src/balancer_registry.c src/balancer_util.c src/maglev.c \
+CORE_SRCS = src/http_parser.c src/http_rewrite.c src/config.c src/balancer_registry.c src/balancer_util.c src/maglev.c src/qsbr.c \
             src/buf.c src/timer.c src/conn.c src/session.c src/upstream.c src/proxy_worker.c src/worker.c src/log.c \
             $(wildcard balancers/*.c)
 PLUGINS = $(B)/plugins/first_available.so $(B)/plugins/bad_plugin.so

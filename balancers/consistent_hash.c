@@ -11,7 +11,9 @@
  *
  * The table is shared by all workers and replaced as a whole: a builder
  * thread rebuilds it after a server changes state or weight and publishes it
- * with one atomic store; old tables are freed after a grace period.
+ * with one atomic exchange; an old table is freed once every worker has
+ * passed a quiescent state since (ringlb/qsbr.h), however many rebuilds
+ * came in between and however long a worker was descheduled mid-pick.
  *
  * Keys (hash_key): client_ip (default), uri (the request target), header:NAME,
  * cookie:NAME. A request without its key (no such header or cookie) goes
@@ -32,15 +34,17 @@
 
 #include "ringlb/balancer_util.h"
 #include "ringlb/maglev.h"
+#include "ringlb/qsbr.h"
 
-#define RETIRED_MAX 16
-#define GRACE_US 1000000 /* a pick holds a table pointer for nanoseconds */
+#define REAP_EVERY_MS 100 /* while tables wait for their grace period */
 
 enum key_kind { KEY_CLIENT_IP, KEY_URI, KEY_HEADER, KEY_COOKIE };
 
+/* A table swapped out, freed once rlb_qsbr_safe(token). */
 struct retired {
 	struct rlb_maglev *table;
-	uint64_t since_us;
+	uint64_t token;
+	struct retired *next;
 };
 
 struct ch_shared {
@@ -54,8 +58,8 @@ struct ch_shared {
 	pthread_cond_t cv;
 	pthread_t thread;
 	int started, dirty, stop;
-	struct retired retired[RETIRED_MAX];
-	int nretired;
+	struct retired *retired;        /* oldest first */
+	size_t nretired;
 };
 
 struct chash {
@@ -67,40 +71,47 @@ struct chash {
 	uint32_t rr;                    /* round robin for keyless requests */
 };
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* Frees retired tables older than the grace period. Builder mutex held. */
+/* Frees the retired tables no worker can still be reading (all of them at
+ * destroy, when no worker runs). Builder mutex held. */
 static void reap(struct ch_shared *sh, int all)
 {
-	int i, kept = 0;
+	struct retired **at = &sh->retired;
 
-	for (i = 0; i < sh->nretired; i++) {
-		if (all || mono_us() - sh->retired[i].since_us > GRACE_US)
-			rlb_maglev_free(sh->retired[i].table);
-		else
-			sh->retired[kept++] = sh->retired[i];
+	while (*at != NULL) {
+		struct retired *r = *at;
+
+		if (all || rlb_qsbr_safe(r->token)) {
+			*at = r->next;
+			rlb_maglev_free(r->table);
+			free(r);
+			sh->nretired--;
+		} else {
+			at = &r->next;
+		}
 	}
-	sh->nretired = kept;
 }
 
+/* Swaps the table in; the old one waits for its grace period. seq_cst, as
+ * rlb_qsbr_retire() requires of the exchange before it. */
 static void publish(struct ch_shared *sh, struct rlb_maglev *fresh)
 {
-	struct rlb_maglev *old = atomic_exchange_explicit(&sh->table, fresh, memory_order_acq_rel);
+	struct rlb_maglev *old = atomic_exchange(&sh->table, fresh);
+	struct retired *r = malloc(sizeof(*r)), **tail = &sh->retired;
+	uint64_t token = rlb_qsbr_retire();
 
-	if (sh->nretired == RETIRED_MAX) {
-		/* Flapping faster than the grace period: the oldest has been
-		 * retired for RETIRED_MAX rebuilds, far longer than any pick. */
-		rlb_maglev_free(sh->retired[0].table);
-		memmove(sh->retired, sh->retired + 1, (RETIRED_MAX - 1) * sizeof(sh->retired[0]));
-		sh->nretired--;
+	if (r == NULL) { /* nowhere to note it: wait out its grace period here */
+		struct timespec ms = { 0, 1000000 };
+
+		while (!rlb_qsbr_safe(token))
+			nanosleep(&ms, NULL);
+		rlb_maglev_free(old);
+		return;
 	}
-	sh->retired[sh->nretired++] = (struct retired){ old, mono_us() };
+	*r = (struct retired){ old, token, NULL };
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = r;
+	sh->nretired++;
 }
 
 static void *builder(void *arg)
@@ -114,7 +125,13 @@ static void *builder(void *arg)
 			struct timespec until;
 
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1; /* wake up to reap retired tables */
+			until.tv_nsec += REAP_EVERY_MS * 1000000L; /* wake up to reap retired tables */
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			if (sh->nretired == 0)
+				until.tv_sec += 1;
 			pthread_cond_timedwait(&sh->cv, &sh->mu, &until);
 			reap(sh, 0);
 			continue;
@@ -370,10 +387,28 @@ static void ch_destroy(struct rlb_balancer *b)
 	free(b);
 }
 
-/* The current table's generation: tests wait for a rebuild with it. */
+/* For tests: the current table (a reader holds it as a pick does), its
+ * generation (to wait for a rebuild), and how many old tables still wait for
+ * their grace period. */
+const struct rlb_maglev *rlb_consistent_hash_table(const struct rlb_balancer *b)
+{
+	return atomic_load(&((const struct chash *)b)->sh->table);
+}
+
 uint64_t rlb_consistent_hash_generation(const struct rlb_balancer *b)
 {
-	return atomic_load(&((const struct chash *)b)->sh->table)->generation;
+	return rlb_consistent_hash_table(b)->generation;
+}
+
+size_t rlb_consistent_hash_retired(const struct rlb_balancer *b)
+{
+	struct ch_shared *sh = ((const struct chash *)b)->sh;
+	size_t n;
+
+	pthread_mutex_lock(&sh->mu);
+	n = sh->nretired;
+	pthread_mutex_unlock(&sh->mu);
+	return n;
 }
 
 static const char *const ch_params[] = { "hash_key", "hash_balance_factor", "maglev_table_size", NULL };

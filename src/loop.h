@@ -28,6 +28,7 @@
 
 #include "ringlb/config.h"
 #include "ringlb/list.h"
+#include "ringlb/qsbr.h"
 #include "timer.h"
 
 #define RLB_BUF_SIZE 16384   /* one provided buffer */
@@ -187,6 +188,7 @@ struct worker {
 	uint64_t wake_val;
 	int stopping;
 	uint64_t drain_deadline_ms;
+	struct rlb_qsbr_reader qsbr; /* online only while handling completions */
 };
 
 /* worker.c */

@@ -359,7 +359,11 @@ static int turn(struct worker *w)
 	unsigned head, n = 0;
 	int rc;
 
+	/* Blocked, a worker holds no pointer to shared balancer state: offline,
+	 * it never holds up a grace period (ringlb/qsbr.h). */
+	rlb_qsbr_offline(&w->qsbr);
 	rc = io_uring_submit_and_wait(&w->ring, 1);
+	rlb_qsbr_online(&w->qsbr);
 	if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
 		rlb_log("worker %d: io_uring_submit_and_wait: %s", w->id, strerror(-rc));
 		return rc;
@@ -418,6 +422,10 @@ static void *worker_main(void *arg)
 		rlb_log("worker %d: provided buffer ring: %s", w->id, strerror(-rc));
 		return NULL;
 	}
+	if (rlb_qsbr_register(&w->qsbr) < 0) {
+		rlb_log("worker %d: too many reader threads", w->id);
+		return NULL;
+	}
 	update_clock(w);
 	for (size_t i = 0; i < w->cfg->num_frontends; i++)
 		arm_accept(&w->listeners[i]);
@@ -425,6 +433,7 @@ static void *worker_main(void *arg)
 	arm_wake(w);
 	run_loop(w);
 	close_all(w);
+	rlb_qsbr_unregister(&w->qsbr);
 	io_uring_queue_exit(&w->ring);
 	return NULL;
 }

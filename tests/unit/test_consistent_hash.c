@@ -11,10 +11,13 @@
 #include "balancer_fixture.h"
 #include "ringlb/balancer_util.h"
 #include "ringlb/maglev.h"
+#include "ringlb/qsbr.h"
 
 #define KEYS 1000000
 
+const struct rlb_maglev *rlb_consistent_hash_table(const struct rlb_balancer *b);
 uint64_t rlb_consistent_hash_generation(const struct rlb_balancer *b);
+size_t rlb_consistent_hash_retired(const struct rlb_balancer *b);
 
 static uint32_t lookup(const struct rlb_maglev *t, uint32_t key)
 {
@@ -225,6 +228,49 @@ static void test_rebuild_after_server_down(void **state)
 	fx_free(f);
 }
 
+/* Flips a server's state and waits for the builder to publish the table. */
+static void rebuild(struct fixture *f, struct rlb_server *srv, int state)
+{
+	uint64_t gen = rlb_consistent_hash_generation(f->b);
+	struct timespec ms = { 0, 1000000 };
+
+	atomic_store(&srv->state, state);
+	f->b->ops->server_changed(f->b, srv);
+	for (int waited = 0; waited < 5000 && rlb_consistent_hash_generation(f->b) == gen; waited++)
+		nanosleep(&ms, NULL);
+	assert_true(rlb_consistent_hash_generation(f->b) != gen);
+}
+
+/* A worker descheduled in the middle of a pick holds a table pointer across
+ * any number of rebuilds: no table it may read is freed until it passes a
+ * quiescent state. (Old tables used to be freed once 16 were retired,
+ * whatever their age; under ASan this test then read freed memory.) */
+static void test_table_held_by_a_reader_outlives_rebuilds(void **state)
+{
+	struct fixture *f = fx_new("consistent_hash", 10, NULL, NULL);
+	struct rlb_qsbr_reader reader = { 0 };
+	const struct rlb_maglev *held;
+	struct timespec ms = { 0, 1000000 };
+	uint64_t sum = 0;
+	int waited;
+
+	(void)state;
+	assert_int_equal(rlb_qsbr_register(&reader), 0);
+	held = rlb_consistent_hash_table(f->b); /* mid-pick */
+	for (int i = 0; i < 40; i++)
+		rebuild(f, &f->servers[3], i % 2 ? RLB_SERVER_UP : RLB_SERVER_DOWN);
+	for (uint32_t k = 0; k < held->size; k++) /* still readable */
+		sum += held->entry[k];
+	assert_true(sum > 0);
+	assert_true(rlb_consistent_hash_retired(f->b) >= 40);
+	rlb_qsbr_quiescent(&reader); /* the pick is over */
+	for (waited = 0; waited < 5000 && rlb_consistent_hash_retired(f->b) > 0; waited++)
+		nanosleep(&ms, NULL);
+	assert_int_equal(rlb_consistent_hash_retired(f->b), 0);
+	rlb_qsbr_unregister(&reader);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_bounded_loads_under_zipf),
 		cmocka_unit_test(test_key_kinds_and_fallback),
 		cmocka_unit_test(test_rebuild_after_server_down),
+		cmocka_unit_test(test_table_held_by_a_reader_outlives_rebuilds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
