@@ -24,10 +24,10 @@
 struct rlb_pick_ctx {
 	const struct sockaddr *client_addr; /* never NULL */
 	uint64_t now_us;                    /* monotonic clock, microseconds */
-	/* The parsed request head, for hashing on path, header or cookie. On a
-	 * retry it is the head as sent to the server (hop-by-hop headers gone,
-	 * X-Forwarded-* added), so path, cookies and end-to-end headers are the
-	 * same. NULL only if it could not be had. */
+	/* The parsed request head, for hashing on path, header or cookie: the
+	 * head as the client sent it (hop-by-hop headers and X-Forwarded-* as
+	 * they came), on the first try and, parsed again, on every retry, so
+	 * both picks see the same headers. NULL only if it could not be had. */
 	const struct rlb_http_msg *req;
 	/* Servers already tried for this request: never pick one of these.
 	 * One bit per server index (see rlb_avoid_has()); never NULL. */
