@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BINARY, SANITIZED, Backends, Client, Ringlb, config, free_port, get, proxy, request, wait_for
+from harness import BINARY, SANITIZED, Backends, Client, Ringlb, config, free_port, get, proxy, request
 from test_limits import cpu_seconds
 
 
