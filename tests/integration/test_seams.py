@@ -1,15 +1,13 @@
 """The seams of the core: rewriting versus framing, pool reuse, lifetimes of
 session and upstream, timers. Each test here failed against the code before
 its fix (issue #6); the docstring says what went wrong."""
-import os
 import signal
 import socket
-import subprocess
-import tempfile
 import time
 
-from harness import BINARY, SANITIZED, Backends, Client, Ringlb, config, free_port, get, proxy, request
+from harness import SANITIZED, Backends, Client, Ringlb, config, free_port, get, proxy, request
 from test_limits import cpu_seconds
+from test_lifecycle import check
 
 
 def _paths(be):
@@ -183,24 +181,13 @@ def test_timers_work_with_many_distinct_timeouts():
         be.stop()
 
 
-def _check(text):
-    fd, path = tempfile.mkstemp(suffix=".ini")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    try:
-        p = subprocess.run([BINARY, "-t", "-c", path], capture_output=True, text=True, timeout=10)
-        return p.returncode, p.stdout + p.stderr, path
-    finally:
-        os.unlink(path)
-
-
 def test_duplicate_listen_is_refused():
     """Two frontends on one address both bound (SO_REUSEPORT) and the kernel
     split that port's connections between their backends."""
     text = ("[frontend a]\nlisten = 127.0.0.1:8080\nbackend = b\n"
             "[frontend c]\nlisten = 127.0.0.1:8080\nbackend = b\n"
             "[backend b]\nserver = x 127.0.0.1:9\n")
-    rc, out, path = _check(text)
+    rc, out, path = check(text)
     assert rc != 0 and "%s:5: listen: 127.0.0.1:8080 already used by [frontend a]" % path in out, out
 
 
