@@ -465,6 +465,7 @@ static int finish(struct session *s)
 	s->rq = RQ_HEAD;
 	s->rs = RS_NONE;
 	rlb_conn_trim(&s->c);
+	rlb_buf_free(&s->req_in); /* only a retry's pick reads it: an idle connection holds none */
 	rlb_conn_arm_timer(&s->c, s->fe->timeout_client_ms);
 	return 1;
 }

@@ -211,6 +211,7 @@ static void on_connect(struct conn *c, int res)
 	}
 	u->connected = 1;
 	u->c.readable = 1;
+	rlb_timer_cancel(&u->c.timer); /* timeout_connect is over; the session arms what it waits for */
 	rlb_conn_arm_recv(&u->c);
 	rlb_session_pump(u->s);
 }

@@ -3,6 +3,7 @@ session and upstream, timers. Each test here failed against the code before
 its fix (issue #6); the docstring says what went wrong."""
 import signal
 import socket
+import threading
 import time
 
 from harness import SANITIZED, Backends, Client, Ringlb, config, free_port, get, proxy, request
@@ -125,19 +126,22 @@ def test_non_idempotent_request_is_not_sent_twice():
         assert be.servers[0].seen.count(("GET", "/drop")) == 2, be.servers[0].seen
 
 
-def _fill_upload(port, path):
-    """A client sending a big upload to a server that reads none of it,
-    until the kernel buffers on the way are full."""
-    c = Client(port)
-    c.send(b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n" % path)
-    c.sock.setblocking(False)
-    try:
-        for _ in range(10000):
-            c.sock.send(b"u" * 65536)
-    except BlockingIOError:
-        pass
-    c.sock.settimeout(5)
-    return c
+class _Uploader(threading.Thread):
+    """A client sending a big upload as fast as it is taken (as a real one
+    does), to a server that reads none of it, until the connection ends."""
+
+    def __init__(self, c, path):
+        super().__init__(daemon=True)
+        self.c = c
+        c.send(b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n" % path)
+        self.start()
+
+    def run(self):
+        try:
+            for _ in range(100000000 // 65536):
+                self.c.sock.send(b"u" * 65536)
+        except OSError:
+            pass  # reset or closed once our answer and the lingering are over
 
 
 def test_error_answer_ends_session_while_upload_send_is_in_flight():
@@ -146,12 +150,14 @@ def test_error_answer_ends_session_while_upload_send_is_in_flight():
     held until the client left, and a drain waited its whole timeout."""
     with proxy(1, frontend_extra="timeout_linger = 300ms",
                backend_extra="timeout_server = 300ms") as (lb, _):
-        c = _fill_upload(lb.port, b"/stall?ms=5000")
+        c = Client(lb.port)
+        up = _Uploader(c, b"/stall?ms=5000")
         status, h, _ = c.response()
         assert status == 504 and h["connection"] == "close"
         t0 = time.monotonic()
         assert c.closed(), "connection held after the 504"
         assert time.monotonic() - t0 < 2.0
+        up.join(5)
         c.close()
         t0 = time.monotonic()
         lb.proc.send_signal(signal.SIGTERM)
@@ -256,3 +262,11 @@ def test_forwarded_headers_are_owned_by_the_proxy():
         assert "x-forwarded-for: 10.9.8.7, 127.0.0.1" in text
         assert "x-forwarded-host: t\n" in text and "x-forwarded-proto: http\n" in text
         assert "x-forwarded-port: %d\n" % lb.port in text
+
+
+def test_timeout_connect_ends_at_the_connect():
+    """The connect's timer must not go on as the server's: an answer slower
+    than timeout_connect but within timeout_server is no 504."""
+    with proxy(1, backend_extra="timeout_connect = 300ms\ntimeout_server = 3s") as (lb, _):
+        status, _, body = get(lb.port, "/slow?ms=800")
+        assert status == 200 and body.startswith(b"slow")
