@@ -477,7 +477,8 @@ enum {
 	CH_DATA_CR,
 	CH_DATA_LF,
 	CH_TRAILER_START, /* start of a trailer line, or the final CRLF */
-	CH_TRAILER,
+	CH_TRAILER_NAME,  /* field-name, up to its colon */
+	CH_TRAILER,       /* field-value */
 	CH_TRAILER_LF,
 	CH_FINAL_LF,
 };
@@ -562,13 +563,22 @@ static int chunk_line_byte(struct rlb_chunked *c, unsigned char ch)
 			return -EBADMSG;
 		}
 		return 0;
+	/* A trailer line is a field line (RFC 9112 7.1.2): a token, a colon,
+	 * then a value. A server that merges trailers into the head would read
+	 * "X-T v" or "X-T : v" its own way, so neither passes. */
 	case CH_TRAILER_START:
 		if (ch == '\r')
 			c->state = CH_FINAL_LF;
-		else if (ch == ' ' || ch == '\t' || !is_value_char(ch))
-			return -EBADMSG;
+		else if (is_tchar(ch))
+			c->state = CH_TRAILER_NAME;
 		else
+			return -EBADMSG;
+		return 0;
+	case CH_TRAILER_NAME:
+		if (ch == ':')
 			c->state = CH_TRAILER;
+		else if (!is_tchar(ch))
+			return -EBADMSG;
 		return 0;
 	case CH_TRAILER:
 		if (ch == '\r')

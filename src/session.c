@@ -134,7 +134,9 @@ static void reply_error(struct session *s, int status)
 	if (s->up != NULL)
 		rlb_upstream_abort(s);
 	s->resp_head = rlb_canned_error(status);
-	s->resp_head_len = (uint32_t)strlen(s->resp_head);
+	/* The answer to HEAD has no body (RFC 9110 9.3.2), ours included. */
+	s->resp_head_len = (uint32_t)(s->head_request ? strstr(s->resp_head, "\r\n\r\n") + 4 - s->resp_head :
+				      (ptrdiff_t)strlen(s->resp_head));
 	s->resp_body = body_init(RLB_BODY_NONE, 0);
 	s->keep_alive = 0;
 	s->linger_wanted = 1; /* the client may be mid-request: let it read this */
@@ -190,6 +192,16 @@ static int is_idempotent(const struct rlb_http_msg *m)
 	return 0;
 }
 
+/* Whether the sender of m keeps its connection open after it (RFC 9112
+ * 9.3): HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive", and
+ * "close" wins over it when both are listed. */
+static int wants_keep_alive(const struct rlb_http_msg *m)
+{
+	if (m->flags & RLB_HTTP_CONN_CLOSE)
+		return 0;
+	return m->minor_version || (m->flags & RLB_HTTP_CONN_KEEPALIVE);
+}
+
 /* Refuses a request head; the rest of what the client sends is dropped. */
 static int refuse_request(struct session *s, int status, const char *why)
 {
@@ -222,12 +234,9 @@ static int read_request(struct session *s)
 	s->head_request = method_is(m, "HEAD");
 	s->idempotent = is_idempotent(m);
 	s->upgrade = (m->flags & RLB_HTTP_HAS_UPGRADE) && (m->flags & RLB_HTTP_CONN_UPGRADE);
-	s->keep_alive = m->minor_version ? !(m->flags & RLB_HTTP_CONN_CLOSE) :
-			!!(m->flags & RLB_HTTP_CONN_KEEPALIVE);
+	s->keep_alive = wants_keep_alive(m);
 	s->req_body = body_init(m->body, m->content_length);
 	s->req_in.len = s->req_out.len = 0;
-	s->req_head_sent = s->resp_head_sent = 0;
-	s->req_abandoned = 0;
 	s->rq = RQ_FORWARD;
 	s->rs = RS_HEAD;
 	if (rlb_buf_append(&s->req_in, ps->head_bytes, ps->head_len) < 0 ||
@@ -352,8 +361,7 @@ static int read_response(struct session *s)
 		return relay_interim(s, m);
 	if (m->status == 101 && !tunnel)
 		return bad_response(s, "101 without an upgrade request");
-	u->reusable = (m->minor_version ? !(m->flags & RLB_HTTP_CONN_CLOSE) :
-		       !!(m->flags & RLB_HTTP_CONN_KEEPALIVE)) && m->body != RLB_BODY_EOF && !tunnel;
+	u->reusable = wants_keep_alive(m) && m->body != RLB_BODY_EOF && !tunnel;
 	/* We close after an answer that came before the request ended. */
 	s->keep_alive = s->keep_alive && m->body != RLB_BODY_EOF && !s->c.w->stopping && !tunnel &&
 			s->rq == RQ_DONE && !s->req_abandoned;
@@ -441,6 +449,20 @@ static void end_connection(struct session *s)
 	rlb_conn_arm_timer(&s->c, s->fe->timeout_linger_ms);
 }
 
+/* Back to waiting for a request head, with nothing of the last transaction
+ * left: a refusal of the next head (or a 408) must see a fresh transaction,
+ * not the last one's "head already sent" or "HEAD request". */
+static void next_transaction(struct session *s)
+{
+	s->rq = RQ_HEAD;
+	s->rs = RS_NONE;
+	s->req_head_sent = s->resp_head_sent = 0;
+	s->head_request = s->idempotent = s->upgrade = 0;
+	s->req_abandoned = s->retried_stale = 0;
+	s->resp_head = NULL;
+	s->resp_head_len = 0;
+}
+
 /* Ends a transaction once both directions are done and nothing is in
  * flight; returns 1 when it did. */
 static int finish(struct session *s)
@@ -462,8 +484,7 @@ static int finish(struct session *s)
 		end_connection(s);
 		return 1;
 	}
-	s->rq = RQ_HEAD;
-	s->rs = RS_NONE;
+	next_transaction(s);
 	rlb_conn_trim(&s->c);
 	rlb_buf_free(&s->req_in); /* only a retry's pick reads it: an idle connection holds none */
 	rlb_conn_arm_timer(&s->c, s->fe->timeout_client_ms);

@@ -270,3 +270,52 @@ def test_timeout_connect_ends_at_the_connect():
     with proxy(1, backend_extra="timeout_connect = 300ms\ntimeout_server = 3s") as (lb, _):
         status, _, body = get(lb.port, "/slow?ms=800")
         assert status == 200 and body.startswith(b"slow")
+
+
+def test_refusal_on_a_reused_connection_is_answered():
+    """Found by make fuzz-proxy: the last response's "head sent" flag
+    outlived its transaction, so a bad request (or a 408) on a kept-alive
+    connection was taken for an answer under way and got a bare close."""
+    with proxy(1, frontend_extra="timeout_client = 300ms") as (lb, be):
+        c = Client(lb.port)
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET /\xff HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert c.response()[0] == 200
+        status, h, _ = c.response()
+        assert status == 400 and h["connection"] == "close"
+        c = Client(lb.port)
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert c.response()[0] == 200
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n")  # then nothing: slowloris
+        assert c.response()[0] == 408
+
+
+def test_malformed_trailer_lines_are_refused():
+    """Found by make fuzz-proxy: trailer lines were checked for their
+    characters only, so "X-T v" (no colon) went on to the server."""
+    with proxy(1) as (lb, _):
+        for trailer in (b"X-T v", b"X-T : v"):
+            status, _, _ = request(lb.port, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   b"1\r\na\r\n0\r\n" + trailer + b"\r\n\r\n")
+            assert status == 400, (trailer, status)
+        status, _, body = request(lb.port, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  b"1\r\na\r\n0\r\nX-T: v\r\n\r\n")
+        assert status == 200 and body == b"a"
+
+
+def test_http10_close_wins_over_keep_alive():
+    with proxy(1) as (lb, _):
+        c = Client(lb.port)
+        c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n")
+        status, h, _ = c.response()
+        assert status == 200 and h["connection"] == "close"
+        assert c.closed()
+
+
+def test_error_answer_to_head_has_no_body():
+    dead = ("dead", free_port(), "")
+    with proxy(0, extra_servers=[dead], backend_extra="retries = 0") as (lb, _):
+        c = Client(lb.port)
+        c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, h, _ = c.response(head_request=True)
+        assert status == 503 and h["content-length"] == "20"
+        assert c.closed() and c.buf == b"", c.buf

@@ -206,6 +206,8 @@ static void test_chunked_rejections(void **state)
 		"x\r\n", "5 \r\n", " 5\r\n", "5\nhello", "5\r\nhelloX\r\n", "5;\r\n", "5; a=b\r\n",
 		"5;a=\"b\r\n", "5;a=b c\r\n", "10000000000000000\r\n", "0\r\n x: y\r\n", "-1\r\n",
 		"0x5\r\n", "5\r\rhello",
+		/* trailer lines are field lines: no colon, or space before it, is refused */
+		"0\r\nX-T v\r\n\r\n", "0\r\nX-T : v\r\n\r\n", "0\r\n:v\r\n\r\n", "0\r\nX(T): v\r\n\r\n",
 	};
 	size_t i;
 
