@@ -9,7 +9,6 @@
  * Connection header naming Content-Length, Transfer-Encoding or Host
  * (RLB_HTTP_CONN_FRAMING); a head carrying that flag never gets here. */
 #include <assert.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "proxy.h"
@@ -55,10 +54,28 @@ struct writer {
 	int rc;
 };
 
-static void put(struct writer *w, const char *s, size_t len)
+static inline void put(struct writer *w, const char *s, size_t len)
 {
-	if (w->rc == 0)
-		w->rc = rlb_buf_append(w->out, s, len);
+	struct rlb_buf *out = w->out;
+
+	if (w->rc == 0 && out->len + len <= out->cap) { /* the usual case: room reserved up front */
+		memcpy(out->data + out->len, s, len);
+		out->len += (uint32_t)len;
+	} else if (w->rc == 0) {
+		w->rc = rlb_buf_append(out, s, len);
+	}
+}
+
+/* Room for a rewritten head in one allocation: the parsed head's span
+ * (request line to the last header) and what we add, X-Forwarded-Host
+ * included for any usual Host. Only a hint: put() grows the buffer if it is
+ * short. */
+static void reserve_for(struct writer *w, const struct rlb_http_msg *m, const char *start)
+{
+	const struct rlb_http_header *last = m->num_headers ? &m->headers[m->num_headers - 1] : NULL;
+	size_t span = last ? (size_t)(last->value + last->value_len - start) : 64;
+
+	w->rc = rlb_buf_reserve(w->out, span + 320);
 }
 
 static void put_str(struct writer *w, const char *s)
@@ -113,6 +130,11 @@ static int name_like(const struct rlb_http_header *h, const char *lit)
  * rewritten: apps read its first element, which a client would control. */
 static int is_owned_header(const struct rlb_http_header *h)
 {
+	char first = (char)(h->name[0] | 0x20);
+
+	/* Most headers are none of these: decided by the first byte and length. */
+	if (!(first == 'x' && h->name_len >= 15 && h->name_len <= 17) && !(first == 'f' && h->name_len == 9))
+		return 0;
 	return name_like(h, "x-forwarded-for") || name_like(h, "x-forwarded-proto") ||
 	       name_like(h, "x-forwarded-host") || name_like(h, "x-forwarded-port") ||
 	       rlb_http_token_eq(h->name, h->name_len, "forwarded");
@@ -156,6 +178,7 @@ int rlb_rewrite_request(const struct rlb_http_msg *m, const struct rlb_rewrite_c
 	struct writer w = { out, 0 };
 
 	assert(!(m->flags & RLB_HTTP_CONN_FRAMING));
+	reserve_for(&w, m, m->method);
 	put(&w, m->method, m->method_len);
 	put(&w, " ", 1);
 	put(&w, m->target, m->target_len);
@@ -179,11 +202,14 @@ int rlb_rewrite_response(const struct rlb_http_msg *m, int keep_alive, int clien
 			 struct rlb_buf *out)
 {
 	struct writer w = { out, 0 };
-	char line[32];
+	char line[] = "HTTP/1.1 000 ";
 
 	assert(!(m->flags & RLB_HTTP_CONN_FRAMING));
-	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", m->status);
-	put_str(&w, line);
+	reserve_for(&w, m, m->reason); /* (the message keeps a stale method pointer) */
+	line[9] = (char)('0' + m->status / 100); /* the parser took three digits, 100..599 */
+	line[10] = (char)('0' + m->status / 10 % 10);
+	line[11] = (char)('0' + m->status % 10);
+	put(&w, line, sizeof(line) - 1);
 	put(&w, m->reason, m->reason_len);
 	put(&w, "\r\n", 2);
 	copy_headers(&w, m, upgrade, NULL);
