@@ -7,9 +7,12 @@ LDLIBS   = -luring -linih -lm -pthread
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 B = build
-CORE_SRCS = src/http_parser.c src/http_rewrite.c src/config.c src/balancer_registry.c src/balancer_util.c src/maglev.c src/qsbr.c \
-            src/buf.c src/timer.c src/conn.c src/session.c src/upstream.c src/proxy_worker.c src/worker.c src/log.c \
-            $(wildcard balancers/*.c)
+# src/ by layer: core (the io_uring loop, connections, timers), http (the
+# proxy: sessions, upstreams, parser, rewrite), balance (what the balancer
+# modules share), control (the control thread: health, admin); config.c and
+# main.c on top.
+CORE_SRCS = $(sort $(wildcard src/*/*.c)) src/config.c $(wildcard balancers/*.c)
+HEADERS = $(wildcard include/ringlb/*.h src/*/*.h)
 PLUGINS = $(B)/plugins/first_available.so $(B)/plugins/bad_plugin.so
 SRCS = $(CORE_SRCS) src/main.c
 OBJS = $(SRCS:%.c=$(B)/obj/%.o)
@@ -32,12 +35,12 @@ $(B)/plugins/bad_plugin.so: tests/unit/bad_plugin.c include/ringlb/balancer.h
 $(B)/ringlb: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/obj/%.o: %.c $(wildcard include/ringlb/*.h src/*.h)
+$(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests link the core sources (not main.c), built with ASan and UBSan.
-$(B)/tests/%: tests/unit/%.c $(CORE_SRCS) $(wildcard include/ringlb/*.h src/*.h tests/unit/*.h)
+$(B)/tests/%: tests/unit/%.c $(CORE_SRCS) $(HEADERS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(CORE_SRCS) $(LDLIBS) -lcmocka
 
@@ -59,7 +62,7 @@ integration: $(B)/ringlb $(PLUGINS)
 # errors in the event loop show up as a sanitizer report, which fails the test.
 # LeakSanitizer is on: at exit every worker closes what is left and frees each
 # connection by the same path as in service, so a leak anywhere fails the run.
-$(B)/asan/ringlb: $(SRCS) $(wildcard include/ringlb/*.h src/*.h)
+$(B)/asan/ringlb: $(SRCS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(SRCS) $(LDLIBS)
 
@@ -99,9 +102,9 @@ soak: $(B)/asan/ringlb $(PLUGINS)
 
 # libFuzzer on the parser (clang): FUZZ_SECONDS bounds the run.
 FUZZ_SECONDS ?= 60
-$(B)/fuzz_http_parser: tests/fuzz/fuzz_http_parser.c src/http_parser.c include/ringlb/http_parser.h
+$(B)/fuzz_http_parser: tests/fuzz/fuzz_http_parser.c src/http/http_parser.c include/ringlb/http_parser.h
 	@mkdir -p $(B)/fuzz-corpus
-	clang -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -o $@ $< src/http_parser.c
+	clang -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -o $@ $< src/http/http_parser.c
 
 fuzz: $(B)/fuzz_http_parser
 	$(B)/fuzz_http_parser -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(B)/fuzz-corpus

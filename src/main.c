@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy.h"
+#include "http/proxy.h"
 
 static void usage(FILE *f)
 {

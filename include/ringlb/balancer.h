@@ -2,7 +2,7 @@
  *
  * Modelled on h2o's balancer callbacks and Linux tcp_congestion_ops: a named,
  * versioned ops struct with required and optional hooks. Built-in modules live
- * in balancers/, one file each, and are listed in src/balancer_registry.c.
+ * in balancers/, one file each, and are listed in src/balance/balancer_registry.c.
  *
  * Threading: the core creates one instance per (backend, worker thread), so an
  * instance is only ever called from its own worker and needs no locks. State

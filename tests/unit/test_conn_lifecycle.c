@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 static struct worker w;
 static int destroyed, ios;

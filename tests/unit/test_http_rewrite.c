@@ -5,7 +5,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "proxy.h"
+#include "http/proxy.h"
 
 static const struct rlb_http_limits lim = { 16384, 8192 };
 static const struct rlb_rewrite_ctx ctx = { "10.0.0.9", "app", "8080" };

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "proxy.h"
+#include "http/proxy.h"
 
 static void test_canned_errors_are_well_framed(void **state)
 {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "timer.h"
+#include "core/timer.h"
 
 #define N 100
 

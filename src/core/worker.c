@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 #define RING_ENTRIES 4096
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy.h"
+#include "http/proxy.h"
 
 static void session_free(struct session *s);
 

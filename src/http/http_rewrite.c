@@ -11,7 +11,7 @@
 #include <assert.h>
 #include <string.h>
 
-#include "proxy.h"
+#include "http/proxy.h"
 
 /* Headers that describe one connection, not the message. */
 static int is_hop_by_hop(const struct rlb_http_header *h)

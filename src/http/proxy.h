@@ -20,7 +20,7 @@
 
 #include <netinet/in.h>
 
-#include "loop.h"
+#include "core/loop.h"
 #include "ringlb/balancer.h"
 #include "ringlb/http_parser.h"
 

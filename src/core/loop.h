@@ -29,7 +29,7 @@
 #include "ringlb/config.h"
 #include "ringlb/list.h"
 #include "ringlb/qsbr.h"
-#include "timer.h"
+#include "core/timer.h"
 
 #define RLB_BUF_SIZE 16384   /* one provided buffer */
 #define RLB_BUF_COUNT 1024   /* buffers per worker: 16 MiB */

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 void rlb_log(const char *fmt, ...)
 {

@@ -2,7 +2,7 @@
  * handful of distinct timeouts, so finding a value's list is a short scan. */
 #include <stdlib.h>
 
-#include "timer.h"
+#include "core/timer.h"
 
 struct rlb_timer_list {
 	uint32_t timeout_ms;

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy.h"
+#include "http/proxy.h"
 
 static const struct conn_ops upstream_conn_ops;
 

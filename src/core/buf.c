@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 int rlb_buf_reserve(struct rlb_buf *b, size_t extra)
 {

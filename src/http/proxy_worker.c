@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "proxy.h"
+#include "http/proxy.h"
 
 /* Runs from the main thread, one worker after the other, before the
  * worker's thread starts (balancer create hooks rely on that). */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "loop.h"
+#include "core/loop.h"
 
 static void timer_fired(struct rlb_timer *t)
 {
