@@ -459,8 +459,28 @@ static char *read_line(char *str, int num, void *stream)
 }
 
 /* Whether two listen addresses are the same address and port. */
-static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+/* An IPv4-mapped IPv6 address ([::ffff:127.0.0.1]) as the IPv4 address it
+ * stands for: a socket bound to it takes that IPv4 address's connections. */
+static struct sockaddr_storage unmapped(const struct sockaddr_storage *a)
 {
+	const struct sockaddr_in6 *in6 = (const void *)a;
+	struct sockaddr_storage out = *a;
+	struct sockaddr_in *in = (void *)&out;
+
+	if (a->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return out;
+	memset(&out, 0, sizeof(out));
+	in->sin_family = AF_INET;
+	in->sin_port = in6->sin6_port;
+	memcpy(&in->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	return out;
+}
+
+static int same_addr(const struct sockaddr_storage *a0, const struct sockaddr_storage *b0)
+{
+	struct sockaddr_storage sa = unmapped(a0), sb = unmapped(b0);
+	const struct sockaddr_storage *a = &sa, *b = &sb;
+
 	if (a->ss_family != b->ss_family)
 		return 0;
 	if (a->ss_family == AF_INET) {

@@ -105,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.linger()
         if path == "/continue":
             return self.reply(200, str(self.read_body(keep=False)).encode())
-        if path in ("/stall", "/interim-stall", "/eof-reset", "/conn-framing"):
+        if path in ("/stall", "/interim-stall", "/eof-reset", "/conn-framing", "/bad-chunk"):
             return self.misbehave(path, q)
         body = self.read_body() if path != "/ws" else b""
         if path == "/drop":
@@ -158,6 +158,9 @@ class Handler(BaseHTTPRequestHandler):
             os.close(self.connection.detach())
         elif path == "/conn-framing":
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: content-length\r\n\r\nhello")
+        elif path == "/bad-chunk":  # a chunk size of 17 digits, in the head's own packet
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"00000000000000003\r\nabc\r\n0\r\n\r\n")
 
     def linger(self):
         """Closes as nginx does after an early answer: FIN, then drop what

@@ -101,7 +101,8 @@ static void copy_headers(struct writer *w, const struct rlb_http_msg *m, int kee
 		const struct rlb_http_header *h = &m->headers[i];
 		int upgrade = keep_upgrade && rlb_http_token_eq(h->name, h->name_len, "upgrade");
 
-		if ((!upgrade && is_hop_by_hop(h)) || named_by_connection(m, h) || (skip && skip(h)))
+		/* The Upgrade we keep stays, whatever else Connection names. */
+		if ((!upgrade && (is_hop_by_hop(h) || named_by_connection(m, h))) || (skip && skip(h)))
 			continue;
 		put_header(w, h);
 	}
@@ -111,33 +112,47 @@ static void copy_headers(struct writer *w, const struct rlb_http_msg *m, int kee
  * CGI, WSGI and Rack turn both X_Forwarded_Proto and X-Forwarded-Proto into
  * HTTP_X_FORWARDED_PROTO, so a client's underscore spelling could stand in
  * for the header we set. */
-static int name_like(const struct rlb_http_header *h, const char *lit)
+static int prefix_like(const struct rlb_http_header *h, const char *lit, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < h->name_len; i++) {
+	if (h->name_len < n)
+		return 0;
+	for (i = 0; i < n; i++) {
 		char c = h->name[i] == '_' ? '-' : h->name[i];
 
-		if (lit[i] == '\0' || (c | 0x20) != (lit[i] | 0x20))
+		if ((c | 0x20) != (lit[i] | 0x20))
 			return 0;
 	}
-	return lit[i] == '\0';
+	return 1;
 }
 
-/* The headers ringlb owns as the edge: a client's copies never pass.
- * X-Forwarded-For's chain is kept, but only under its exact name, and is
- * written again by put_forwarded. Forwarded (RFC 7239) is removed, not
- * rewritten: apps read its first element, which a client would control. */
+static int name_like(const struct rlb_http_header *h, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return h->name_len == n && prefix_like(h, lit, n);
+}
+
+/* The headers ringlb owns as the edge: a client's copies never pass. That
+ * is the whole X-Forwarded-* family, not only the four we write: apps and
+ * frameworks read X-Forwarded-Ssl, -Scheme, -Prefix, -Server too (Rack
+ * takes X-Forwarded-Ssl: on as https, Werkzeug's ProxyFix takes the
+ * prefix), and so the nginx names X-Real-IP and Front-End-Https. A client
+ * must not be able to claim any of them. X-Forwarded-For's chain is kept,
+ * but only under its exact name, and is written again by put_forwarded.
+ * Forwarded (RFC 7239) is removed, not rewritten: apps read its first
+ * element, which a client would control. */
 static int is_owned_header(const struct rlb_http_header *h)
 {
 	char first = (char)(h->name[0] | 0x20);
 
-	/* Most headers are none of these: decided by the first byte and length. */
-	if (!(first == 'x' && h->name_len >= 15 && h->name_len <= 17) && !(first == 'f' && h->name_len == 9))
-		return 0;
-	return name_like(h, "x-forwarded-for") || name_like(h, "x-forwarded-proto") ||
-	       name_like(h, "x-forwarded-host") || name_like(h, "x-forwarded-port") ||
-	       rlb_http_token_eq(h->name, h->name_len, "forwarded");
+	/* Most headers are none of these: decided by the first byte. */
+	if (first == 'x')
+		return prefix_like(h, "x-forwarded-", 12) || name_like(h, "x-real-ip");
+	if (first == 'f')
+		return rlb_http_token_eq(h->name, h->name_len, "forwarded") || name_like(h, "front-end-https");
+	return 0;
 }
 
 /* X-Forwarded-For: the incoming chain, then the client we saw (nginx's

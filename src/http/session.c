@@ -389,10 +389,8 @@ static int forward_response(struct session *s)
 
 	if (s->c.send_busy)
 		return 0;
-	if (!s->resp_head_sent) {
+	if (!s->resp_head_sent)
 		rlb_conn_send_add(&s->c, s->resp_head, s->resp_head_len);
-		s->resp_head_sent = 1;
-	}
 	if (u != NULL) {
 		rlb_conn_gather(&u->c, &s->c, body_take, &s->resp_body, &err);
 		/* A read-until-close body ends at the server's FIN; a reset is
@@ -400,6 +398,16 @@ static int forward_response(struct session *s)
 		if (s->resp_body.kind == RLB_BODY_EOF && u->c.eof && u->c.in.cnt == 0 && !u->c.recv_failed)
 			s->resp_body.done = 1;
 	}
+	if (err && !s->resp_head_sent) {
+		/* Nothing of this response has left yet: drop what was queued
+		 * and answer 502, as for a bad head. */
+		s->c.msg.msg_iovlen = 0;
+		s->c.out.len = 0;
+		rlb_log("server %s: bad chunked response body, answering 502", u->srv->name);
+		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
+		return 1;
+	}
+	s->resp_head_sent = 1;
 	if (err) {
 		rlb_log("server %s: bad chunked response body", u->srv->name);
 		rlb_session_close(s);

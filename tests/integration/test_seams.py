@@ -60,6 +60,15 @@ def test_server_connection_cannot_name_framing_headers_away():
         assert get(lb.port)[0] == 200
 
 
+def test_bad_first_chunk_is_answered_502():
+    """A bad chunk size right behind the head closed the client connection
+    with nothing sent (the head counted as sent once queued): fresh-eyes
+    review of issue #6."""
+    with proxy(1) as (lb, _):
+        assert get(lb.port, "/bad-chunk")[0] == 502
+        assert get(lb.port)[0] == 200
+
+
 def test_methods_are_case_sensitive():
     """`head` was taken for HEAD: the response was framed without its body,
     which stayed on the pooled connection for the next client."""
@@ -195,6 +204,9 @@ def test_duplicate_listen_is_refused():
             "[backend b]\nserver = x 127.0.0.1:9\n")
     rc, out, path = check(text)
     assert rc != 0 and "%s:5: listen: 127.0.0.1:8080 already used by [frontend a]" % path in out, out
+    # An IPv4-mapped IPv6 spelling is the same address (fresh-eyes review).
+    rc, out, path = check(text.replace("c]\nlisten = 127.0.0.1:8080", "c]\nlisten = [::ffff:127.0.0.1]:8080"))
+    assert rc != 0 and "%s:5: listen: [::ffff:127.0.0.1]:8080 already used by [frontend a]" % path in out, out
 
 
 def test_port_shared_with_another_process_is_logged():

@@ -47,6 +47,20 @@ static void test_request_upgrade_kept(void **state)
 	rlb_buf_free(&out);
 }
 
+/* "Connection: Upgrade, X-Foo" named the Upgrade header we keep, and it was
+ * dropped: the handshake failed (fresh-eyes review of issue #6). */
+static void test_request_upgrade_kept_when_connection_names_more(void **state)
+{
+	struct rlb_buf out = { 0 };
+	char *r = rewrite_req("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade, X-Foo\r\n"
+			      "X-Foo: 1\r\n\r\n", &out);
+
+	(void)state;
+	assert_string_equal(r, "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+			       OURS_FOR("10.0.0.9") "X-Forwarded-Host: h\r\nX-Forwarded-Port: 8080\r\n\r\n");
+	rlb_buf_free(&out);
+}
+
 static void test_http10_request_goes_as_10_with_keepalive_and_host(void **state)
 {
 	struct rlb_buf out = { 0 };
@@ -58,17 +72,21 @@ static void test_http10_request_goes_as_10_with_keepalive_and_host(void **state)
 	rlb_buf_free(&out);
 }
 
-/* ringlb owns X-Forwarded-* and Forwarded; underscore spellings, which CGI
- * and WSGI merge with the dashed names, are dropped too. */
+/* ringlb owns the whole X-Forwarded-* family, Forwarded, X-Real-IP and
+ * Front-End-Https; underscore spellings, which CGI and WSGI merge with the
+ * dashed names, are dropped too. X-Forwarded-Ssl, -Scheme and -Prefix used
+ * to pass (Rack reads X-Forwarded-Ssl: on as https): fresh-eyes review. */
 static void test_request_owned_headers(void **state)
 {
 	struct rlb_buf out = { 0 };
 	char *r = rewrite_req("GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=1.2.3.4;proto=https\r\n"
 			      "X-Forwarded-Host: evil\r\nX-Forwarded-Port: 1\r\nx_forwarded_PROTO: https\r\n"
-			      "X_Forwarded-For: 6.6.6.6\r\nX-Forwarded-Hosts: kept\r\nX-Forwarded-For: 7.7.7.7\r\n\r\n", &out);
+			      "X_Forwarded-For: 6.6.6.6\r\nX-Forwarded-Hosts: evil\r\nX-Forwarded-Ssl: on\r\n"
+			      "X-Forwarded-Scheme: https\r\nX_Forwarded_Prefix: /evil\r\nX-Real-IP: 6.6.6.6\r\n"
+			      "Front-End-Https: on\r\nX-Forwardedness: kept\r\nX-Forwarded-For: 7.7.7.7\r\n\r\n", &out);
 
 	(void)state;
-	assert_string_equal(r, "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Hosts: kept\r\n" OURS_FOR("7.7.7.7, 10.0.0.9")
+	assert_string_equal(r, "GET / HTTP/1.1\r\nHost: h\r\nX-Forwardedness: kept\r\n" OURS_FOR("7.7.7.7, 10.0.0.9")
 			       "X-Forwarded-Host: h\r\nX-Forwarded-Port: 8080\r\n\r\n");
 	rlb_buf_free(&out);
 }
@@ -98,6 +116,10 @@ static void test_response_connection_header(void **state)
 	assert_string_equal(rewrite_resp("HTTP/1.1 101 Switching\r\nUpgrade: ws\r\nConnection: upgrade\r\n\r\n",
 					 0, 1, 1, &out),
 			    "HTTP/1.1 101 Switching\r\nUpgrade: ws\r\nConnection: upgrade\r\n\r\n");
+	/* The Upgrade header stays when Connection names more than it. */
+	assert_string_equal(rewrite_resp("HTTP/1.1 101 Switching\r\nUpgrade: ws\r\nConnection: Upgrade, X-Foo\r\n"
+					 "X-Foo: 1\r\n\r\n", 0, 1, 1, &out),
+			    "HTTP/1.1 101 Switching\r\nUpgrade: ws\r\nConnection: upgrade\r\n\r\n");
 	rlb_buf_free(&out);
 }
 
@@ -106,6 +128,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_hop_by_hop_and_forwarded),
 		cmocka_unit_test(test_request_upgrade_kept),
+		cmocka_unit_test(test_request_upgrade_kept_when_connection_names_more),
 		cmocka_unit_test(test_http10_request_goes_as_10_with_keepalive_and_host),
 		cmocka_unit_test(test_request_owned_headers),
 		cmocka_unit_test(test_response_connection_header),
