@@ -293,7 +293,7 @@ static int under_cap(const struct chash *ch, const struct rlb_maglev *t, const s
 {
 	uint64_t total = atomic_load_explicit(&ch->sh->inflight, memory_order_relaxed) + 1;
 	uint64_t active = atomic_load_explicit(&srv->active_requests, memory_order_relaxed);
-	double cap = ch->factor * (double)total * srv->weight / (double)t->total_weight;
+	double cap = ch->factor * (double)total * rlb_server_weight(srv) / (double)t->total_weight;
 	uint64_t whole = (uint64_t)cap;
 
 	return active + 1 <= (cap > (double)whole ? whole + 1 : whole); /* ceil */

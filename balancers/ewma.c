@@ -54,8 +54,9 @@ static double cost_now(const struct ewma *e, uint32_t i, uint64_t now_us)
 static double score(const struct ewma *e, const struct rlb_server *srv, uint64_t now_us)
 {
 	uint64_t active = atomic_load_explicit(&srv->active_requests, memory_order_relaxed);
+	uint32_t weight = rlb_server_weight(srv);
 
-	return cost_now(e, srv->index, now_us) * (double)(active + 1) / srv->weight;
+	return cost_now(e, srv->index, now_us) * (double)(active + 1) / (weight ? weight : 1);
 }
 
 static struct rlb_server *ewma_pick(struct rlb_balancer *b, const struct rlb_pick_ctx *ctx)

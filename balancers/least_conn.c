@@ -49,11 +49,11 @@ static void unlock(struct lc_shared *sh)
 
 static uint64_t key_of(const struct lc_shared *sh, const struct rlb_server *srv)
 {
-	uint32_t i = srv->index;
+	uint32_t i = srv->index, weight = rlb_server_weight(srv);
 
-	if (srv->weight == 0 || atomic_load_explicit(&srv->state, memory_order_relaxed) != RLB_SERVER_UP)
+	if (weight == 0 || atomic_load_explicit(&srv->state, memory_order_relaxed) != RLB_SERVER_UP)
 		return KEY_NONE;
-	return ((((uint64_t)sh->inflight[i] + 1) << 16) / srv->weight) << STAMP_BITS |
+	return ((((uint64_t)sh->inflight[i] + 1) << 16) / weight) << STAMP_BITS |
 	       (sh->last_pick[i] & ((1u << STAMP_BITS) - 1));
 }
 

@@ -24,20 +24,23 @@ struct round_robin {
 	int64_t current[]; /* one per server, by index */
 };
 
-/* One step of the smooth algorithm over the servers ctx allows (all with
- * weight > 0 when ctx is NULL). Returns the winner's index or -1. */
-static int64_t step(struct round_robin *rr, const struct rlb_backend *be, const struct rlb_pick_ctx *ctx)
+/* One step of the smooth algorithm, with each server's weight from
+ * weights[] (a snapshot, for a cycle) or loaded once now (a pick without a
+ * cycle, over the servers ctx allows). Returns the winner's index or -1. */
+static int64_t step(struct round_robin *rr, const struct rlb_backend *be, const uint32_t *weights,
+		    const struct rlb_pick_ctx *ctx)
 {
 	int64_t total = 0, best = -1;
 	size_t i;
 
 	for (i = 0; i < be->num_servers; i++) {
 		const struct rlb_server *srv = &be->servers[i];
+		uint32_t weight = weights ? weights[i] : rlb_server_weight(srv);
 
-		if (ctx ? !rlb_server_eligible(srv, ctx) : srv->weight == 0)
+		if (weight == 0 || (ctx && !rlb_server_eligible(srv, ctx)))
 			continue;
-		rr->current[i] += srv->weight;
-		total += srv->weight;
+		rr->current[i] += weight;
+		total += weight;
 		if (best < 0 || rr->current[i] > rr->current[best])
 			best = (int64_t)i;
 	}
@@ -46,28 +49,31 @@ static int64_t step(struct round_robin *rr, const struct rlb_backend *be, const 
 	return best;
 }
 
-/* Computes one cycle, or leaves cycle NULL when the weights are too large. */
+/* Computes one cycle from a snapshot of the weights (the control thread may
+ * change them meanwhile), or leaves cycle NULL when they are all 0 or too
+ * large. */
 static int build_cycle(struct round_robin *rr, const struct rlb_backend *be)
 {
+	uint32_t *weights = malloc(be->num_servers * sizeof(uint32_t));
 	uint64_t total = 0;
 	uint32_t i;
 
-	for (i = 0; i < be->num_servers; i++)
-		total += be->servers[i].weight;
 	free(rr->cycle);
 	rr->cycle = NULL;
 	rr->len = rr->pos = 0;
-	if (total == 0 || total > RR_CYCLE_MAX)
-		return 0;
-	rr->cycle = malloc(total * sizeof(uint32_t));
-	if (rr->cycle == NULL)
+	if (weights == NULL)
 		return -ENOMEM;
 	for (i = 0; i < be->num_servers; i++)
-		rr->current[i] = 0;
-	for (i = 0; i < total; i++)
-		rr->cycle[i] = (uint32_t)step(rr, be, NULL);
-	rr->len = (uint32_t)total;
-	return 0;
+		total += weights[i] = rlb_server_weight(&be->servers[i]);
+	if (total > 0 && total <= RR_CYCLE_MAX && (rr->cycle = malloc(total * sizeof(uint32_t))) != NULL) {
+		for (i = 0; i < be->num_servers; i++)
+			rr->current[i] = 0;
+		for (i = 0; i < total; i++)
+			rr->cycle[i] = (uint32_t)step(rr, be, weights, NULL);
+		rr->len = (uint32_t)total;
+	}
+	free(weights);
+	return total > 0 && total <= RR_CYCLE_MAX && rr->cycle == NULL ? -ENOMEM : 0;
 }
 
 static int rr_create(struct rlb_backend *be, struct rlb_balancer **out)
@@ -92,7 +98,7 @@ static struct rlb_server *rr_pick(struct rlb_balancer *b, const struct rlb_pick_
 	int64_t i;
 
 	if (rr->cycle == NULL) {
-		i = step(rr, be, ctx);
+		i = step(rr, be, NULL, ctx);
 		return i < 0 ? NULL : &be->servers[i];
 	}
 	for (tries = 0; tries < rr->len; tries++) {
@@ -105,16 +111,14 @@ static struct rlb_server *rr_pick(struct rlb_balancer *b, const struct rlb_pick_
 	return NULL;
 }
 
-/* State changes need nothing (ineligible entries are skipped); a weight
- * change needs a new cycle. Without a cycle, a returning server starts from
- * zero, as in nginx, so it does not get a burst of the turns it missed. */
+/* A new cycle from the new weights (a server that is not up has weight 0
+ * and leaves it). Without a cycle, a returning server starts from zero, as
+ * in nginx, so it does not get a burst of the turns it missed. */
 static void rr_server_changed(struct rlb_balancer *b, struct rlb_server *srv)
 {
 	struct round_robin *rr = (struct round_robin *)b;
 
-	if (rr->cycle != NULL)
-		build_cycle(rr, b->backend);
-	else
+	if (build_cycle(rr, b->backend) < 0 || rr->cycle == NULL)
 		rr->current[srv->index] = 0;
 }
 

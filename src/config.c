@@ -190,6 +190,17 @@ static int open_section(struct loader *ld, const char *section)
 		be->pool_idle_timeout_ms = 10000;
 		be->pool_max_idle = 64;
 		be->retries = 2;
+		be->retry_on = RLB_RETRY_CONNECT;
+		be->retry_budget_pct = 20;
+		be->health_expect_lo = 200;
+		be->health_expect_hi = 399;
+		be->health_interval_ms = 2000;
+		be->health_timeout_ms = 1000;
+		be->health_rise = 2;
+		be->health_fall = 3;
+		be->eject_after = 5;
+		be->eject_for_ms = 10000;
+		be->max_ejected_pct = 50;
 		ld->kind = SEC_BACKEND;
 		if (copy_name(be->name, name + 1) < 0)
 			error_at(ld, "invalid backend name '%s'", name + 1);
@@ -222,6 +233,17 @@ static void set_duration(struct loader *ld, const char *key, const char *value, 
 		error_at(ld, "%s: invalid duration '%s' (use e.g. 500ms, 2s, 1m)", key, value);
 }
 
+/* A duration the 100 ms timer tick can keep: at least one tick. */
+static void set_duration_ticks(struct loader *ld, const char *key, const char *value, uint32_t *out)
+{
+	uint32_t ms;
+
+	if (rlb_parse_duration_ms(value, &ms) < 0 || ms < 100)
+		error_at(ld, "%s: expected a duration of at least 100ms (e.g. 500ms, 2s), got '%s'", key, value);
+	else
+		*out = ms;
+}
+
 static void set_uint(struct loader *ld, const char *key, const char *value, unsigned long min,
 		     unsigned long max, uint32_t *out)
 {
@@ -231,6 +253,21 @@ static void set_uint(struct loader *ld, const char *key, const char *value, unsi
 		error_at(ld, "%s: expected a whole number from %lu to %lu, got '%s'", key, min, max, value);
 	else
 		*out = (uint32_t)n;
+}
+
+/* "IP:PORT", or a bare port on loopback: the admin listener is for the
+ * operator's machine unless they say otherwise. */
+static void set_admin(struct loader *ld, const char *value)
+{
+	struct rlb_config *cfg = ld->cfg;
+	unsigned long port;
+
+	if (parse_uint(value, 1, 65535, &port) == 0)
+		snprintf(cfg->admin_text, sizeof(cfg->admin_text), "127.0.0.1:%lu", port);
+	else
+		snprintf(cfg->admin_text, sizeof(cfg->admin_text), "%s", value);
+	if (rlb_parse_addr(cfg->admin_text, &cfg->admin, &cfg->admin_len) < 0)
+		error_at(ld, "admin: invalid address '%s' (expected IP:PORT or a port)", value);
 }
 
 static int global_key(struct loader *ld, const char *key, const char *value)
@@ -243,7 +280,15 @@ static int global_key(struct loader *ld, const char *key, const char *value)
 		set_uint(ld, key, value, 1, 10000000, &cfg->max_connections);
 	else if (strcmp(key, "drain_timeout") == 0)
 		set_duration(ld, key, value, &cfg->drain_timeout_ms);
-	else
+	else if (strcmp(key, "admin") == 0)
+		set_admin(ld, value);
+	else if (strcmp(key, "admin_token") == 0) {
+		if (strlen(value) < 8 || strlen(value) >= sizeof(cfg->admin_token) || strpbrk(value, " \t\r\n"))
+			error_at(ld, "admin_token: expected 8 to %zu characters without spaces",
+				 sizeof(cfg->admin_token) - 1);
+		else
+			snprintf(cfg->admin_token, sizeof(cfg->admin_token), "%s", value);
+	} else
 		error_at(ld, "unknown key '%s' in [global]", key);
 	return 0;
 }
@@ -369,7 +414,7 @@ static int add_server(struct loader *ld, struct rlb_backend *be, const char *val
 	srv = grow((void **)&be->servers, &be->num_servers, sizeof(*srv));
 	if (srv == NULL)
 		return -ENOMEM;
-	srv->weight = 1;
+	srv->weight_config = 1;
 	if (copy_name(srv->name, name) < 0)
 		error_at(ld, "server: invalid name '%s'", name);
 	if (rlb_parse_addr(addr, &srv->addr, &srv->addr_len) < 0)
@@ -377,11 +422,90 @@ static int add_server(struct loader *ld, struct rlb_backend *be, const char *val
 	snprintf(srv->addr_text, sizeof(srv->addr_text), "%s", addr);
 	while ((opt = strtok_r(NULL, " \t", &save)) != NULL) {
 		if (strncmp(opt, "weight=", 7) == 0)
-			set_uint(ld, "server weight", opt + 7, 0, 256, &srv->weight);
+			set_uint(ld, "server weight", opt + 7, 0, 256, &srv->weight_config);
+		else if (strcmp(opt, "backup") == 0)
+			srv->backup = 1;
+		else if (strcmp(opt, "disabled") == 0)
+			srv->disabled_config = 1;
 		else
-			error_at(ld, "server: unknown option '%s' (known: weight=N)", opt);
+			error_at(ld, "server: unknown option '%s' (known: weight=N, backup, disabled)", opt);
 	}
 	return 0;
+}
+
+/* "N%" with N from 0 to 100. */
+static void set_percent(struct loader *ld, const char *key, const char *value, uint32_t *out)
+{
+	char num[8];
+	size_t n = strlen(value);
+	unsigned long v;
+
+	if (n < 2 || n > 4 || value[n - 1] != '%' ||
+	    (memcpy(num, value, n - 1), num[n - 1] = '\0', parse_uint(num, 0, 100, &v) < 0))
+		error_at(ld, "%s: expected a percentage from 0%% to 100%%, got '%s'", key, value);
+	else
+		*out = (uint32_t)v;
+}
+
+/* "/path" (an HTTP GET) or "tcp" (connect only). */
+static void set_health_check(struct loader *ld, struct rlb_backend *be, const char *value)
+{
+	if (strcmp(value, "tcp") == 0) {
+		be->health_kind = RLB_HEALTH_TCP;
+	} else if (value[0] == '/' && strlen(value) < sizeof(be->health_path) &&
+		   strcspn(value, " \t\r\n") == strlen(value)) {
+		be->health_kind = RLB_HEALTH_HTTP;
+		snprintf(be->health_path, sizeof(be->health_path), "%s", value);
+	} else {
+		error_at(ld, "health_check: expected a path starting with '/' (at most %zu characters, no spaces) "
+			 "or \"tcp\", got '%s'", sizeof(be->health_path) - 1, value);
+	}
+}
+
+/* "200-399" or "200". */
+static void set_health_expect(struct loader *ld, struct rlb_backend *be, const char *value)
+{
+	unsigned lo, hi;
+	int n = 0;
+
+	if (sscanf(value, "%3u-%3u%n", &lo, &hi, &n) == 2 && value[n] == '\0') {
+	} else if (sscanf(value, "%3u%n", &lo, &n) == 1 && value[n] == '\0') {
+		hi = lo;
+	} else {
+		lo = 1, hi = 0;
+	}
+	if (lo < 100 || hi > 599 || lo > hi || value[0] < '0' || value[0] > '9') {
+		error_at(ld, "health_expect: expected a status or a range of statuses from 100 to 599 "
+			 "(e.g. 200-399), got '%s'", value);
+		return;
+	}
+	be->health_expect_lo = (uint16_t)lo;
+	be->health_expect_hi = (uint16_t)hi;
+}
+
+/* "connect-failure, 502, 503, 504, reset" in any order, or "none". */
+static void set_retry_on(struct loader *ld, struct rlb_backend *be, const char *value)
+{
+	static const struct { const char *name; uint32_t bit; } names[] = {
+		{ "connect-failure", RLB_RETRY_CONNECT }, { "502", RLB_RETRY_502 }, { "503", RLB_RETRY_503 },
+		{ "504", RLB_RETRY_504 }, { "reset", RLB_RETRY_RESET }, { "none", 0 },
+	};
+	char buf[128], *save = NULL, *tok;
+
+	be->retry_on = 0;
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+		size_t i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]) && strcmp(names[i].name, tok) != 0; i++)
+			;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			error_at(ld, "retry_on: unknown condition '%s' (known: connect-failure, 502, 503, 504, "
+				 "reset, none)", tok);
+			return;
+		}
+		be->retry_on |= names[i].bit;
+	}
 }
 
 static int backend_key(struct loader *ld, const char *key, const char *value)
@@ -405,6 +529,36 @@ static int backend_key(struct loader *ld, const char *key, const char *value)
 		n = (uint32_t)be->retries;
 		set_uint(ld, key, value, 0, 100, &n);
 		be->retries = (int)n;
+	} else if (strcmp(key, "retry_on") == 0) {
+		set_retry_on(ld, be, value);
+	} else if (strcmp(key, "retry_budget") == 0) {
+		set_percent(ld, key, value, &be->retry_budget_pct);
+	} else if (strcmp(key, "health_check") == 0) {
+		set_health_check(ld, be, value);
+	} else if (strcmp(key, "health_interval") == 0) {
+		set_duration_ticks(ld, key, value, &be->health_interval_ms);
+	} else if (strcmp(key, "health_timeout") == 0) {
+		set_duration_ticks(ld, key, value, &be->health_timeout_ms);
+	} else if (strcmp(key, "health_rise") == 0) {
+		set_uint(ld, key, value, 1, 100, &be->health_rise);
+	} else if (strcmp(key, "health_fall") == 0) {
+		set_uint(ld, key, value, 1, 100, &be->health_fall);
+	} else if (strcmp(key, "health_expect") == 0) {
+		set_health_expect(ld, be, value);
+	} else if (strcmp(key, "health_host") == 0) {
+		if (strlen(value) >= sizeof(be->health_host) || strcspn(value, " \t\r\n") != strlen(value))
+			error_at(ld, "health_host: expected a host name without spaces, at most %zu characters",
+				 sizeof(be->health_host) - 1);
+		else
+			snprintf(be->health_host, sizeof(be->health_host), "%s", value);
+	} else if (strcmp(key, "eject_after") == 0) {
+		set_uint(ld, key, value, 0, 1000, &be->eject_after);
+	} else if (strcmp(key, "eject_for") == 0) {
+		set_duration_ticks(ld, key, value, &be->eject_for_ms);
+	} else if (strcmp(key, "max_ejected") == 0) {
+		set_percent(ld, key, value, &be->max_ejected_pct);
+	} else if (strcmp(key, "slow_start") == 0) {
+		set_duration(ld, key, value, &be->slow_start_ms);
 	} else {
 		return add_param(ld, be, key, value); /* the module's, checked at the end */
 	}
@@ -517,6 +671,21 @@ static struct rlb_backend *find_backend(struct rlb_config *cfg, const char *name
 	return NULL;
 }
 
+/* ringlb's 503 when no server can take a request. The soonest one may be
+ * back is a health check (or an ejection's end) away: its Retry-After, in
+ * whole seconds. */
+static void set_unavailable(struct rlb_backend *be)
+{
+	uint32_t ms = be->eject_after ? be->eject_for_ms : 0;
+
+	if (be->health_kind != RLB_HEALTH_NONE && (ms == 0 || be->health_interval_ms < ms))
+		ms = be->health_interval_ms;
+	snprintf(be->unavailable, sizeof(be->unavailable),
+		 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
+		 "Retry-After: %u\r\nConnection: close\r\n\r\nService Unavailable\n",
+		 ms ? (ms + 999) / 1000 : 1);
+}
+
 /* Checks what can only be checked once the whole file is read. */
 static void check_whole(struct loader *ld)
 {
@@ -557,6 +726,7 @@ static void check_whole(struct loader *ld)
 			be->servers[j].index = (uint32_t)j;
 			be->servers[j].backend = be;
 		}
+		set_unavailable(be);
 	}
 }
 

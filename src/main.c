@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "control/control.h"
 #include "http/proxy.h"
 
 static void usage(FILE *f)
@@ -29,17 +31,48 @@ static void print_summary(const struct rlb_config *cfg)
 	}
 }
 
-/* Runs the workers until SIGTERM or SIGINT, then drains them. Signals are
- * blocked in every thread and taken here with sigwait, so no handler runs
- * inside the event loops. */
-static int run(const struct rlb_config *cfg)
+/* Starts worker i: a loop listening on every frontend, with the proxy's hooks. */
+static int start_worker(struct worker *w, int i, const struct rlb_config *cfg, struct rlb_listen *listen)
+{
+	struct rlb_loop_spec spec = {
+		.listen = listen,
+		.nlisten = cfg->num_frontends,
+		.nbufs = RLB_BUF_COUNT,
+		.max_clients = (cfg->max_connections + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers,
+		.qsbr_reader = 1,
+		.probe_shared = i == 0,
+	};
+	char name[24];
+
+	snprintf(name, sizeof(name), "worker %d", i);
+	spec.name = name;
+	return rlb_worker_start(w, i, cfg, &rlb_proxy_hooks, &spec);
+}
+
+/* Runs the control thread and the workers until SIGTERM or SIGINT, then
+ * stops the checks and drains the workers. Signals are blocked in every
+ * thread and taken here with sigwait, so no handler runs inside the event
+ * loops. */
+static int run(struct rlb_config *cfg)
 {
 	struct worker *workers = calloc((size_t)cfg->workers, sizeof(*workers));
+	struct rlb_listen *listen = calloc(cfg->num_frontends, sizeof(*listen));
+	struct rlb_control ctl = { 0 };
 	sigset_t set;
-	int i, started = 0, sig = 0, rc = 0;
+	int i, started = 0, sig = 0, rc, control_started;
 
-	if (workers == NULL)
+	if (workers == NULL || listen == NULL || rlb_control_init(&ctl, cfg) < 0) {
+		rlb_control_free(&ctl);
+		free(workers);
+		free(listen);
 		return 1;
+	}
+	for (size_t f = 0; f < cfg->num_frontends; f++) {
+		struct rlb_frontend *fe = &cfg->frontends[f];
+
+		listen[f] = (struct rlb_listen){ (const struct sockaddr *)&fe->listen, fe->listen_len,
+						 fe->listen_text, fe };
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -47,8 +80,13 @@ static int run(const struct rlb_config *cfg)
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < cfg->workers; i++)
 		workers[i].wake_fd = -1;
-	for (i = 0; i < cfg->workers; i++, started++) {
-		rc = rlb_worker_start(&workers[i], i, cfg, &rlb_proxy_hooks);
+	/* The control thread first: once the workers accept, clients may take
+	 * every descriptor, and it needs a few of its own. */
+	if ((rc = rlb_control_start(&ctl)) < 0)
+		rlb_log("control thread failed to start: %s", strerror(-rc));
+	control_started = rc == 0;
+	for (i = 0; rc == 0 && i < cfg->workers; i++, started++) {
+		rc = start_worker(&workers[i], i, cfg, listen);
 		if (rc < 0) {
 			rlb_log("worker %d failed to start: %s", i, strerror(-rc));
 			break;
@@ -60,13 +98,17 @@ static int run(const struct rlb_config *cfg)
 		sigwait(&set, &sig);
 		rlb_log("signal %d: draining (up to %u ms)", sig, cfg->drain_timeout_ms);
 	}
+	if (control_started)
+		rlb_control_stop(&ctl); /* no check runs once the drain has begun */
 	for (i = 0; i < started; i++)
 		rlb_worker_stop(&workers[i]);
 	for (i = 0; i < started; i++)
 		rlb_worker_join(&workers[i]);
 	for (i = 0; i < cfg->workers; i++)
 		rlb_worker_free(&workers[i]);
+	rlb_control_free(&ctl);
 	free(workers);
+	free(listen);
 	if (rc == 0)
 		rlb_log("stopped");
 	return rc == 0 ? 0 : 1;
@@ -79,6 +121,10 @@ int main(int argc, char **argv)
 	char err[512];
 	int opt, check_only = 0, rc;
 
+	/* The first time conversion reads /etc/localtime (glibc's tzset), which
+	 * would take a descriptor on a busy worker's first log line, when it
+	 * may be out of them: read it now. */
+	tzset();
 	while ((opt = getopt(argc, argv, "c:th")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;

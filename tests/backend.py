@@ -25,6 +25,11 @@ server answered. Endpoints:
                          nothing for N ms, then closes
   /eof-reset             a read-until-close response cut short by a reset (RST)
   /conn-framing          a response whose Connection header names Content-Length
+  /bad-chunk             a chunked response whose first chunk size has 17 digits
+  /healthz               the health endpoint: 200, or as Server.health says ("sick":
+                         503, "stall": accepts and never answers)
+A Server's fail_status (e.g. 500) answers every other request with that status,
+and its delay_ms slows every request: a server that turns bad while it runs.
 Methods are case-sensitive: `head` is an extension method, answered with a body.
 Every request is recorded in Server.seen as (method, path), in arrival order.
 """
@@ -99,6 +104,11 @@ class Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path
+        if path == "/healthz":
+            return self.health_check()
+        if self.server.fail_status:
+            self.read_body(keep=False)
+            return self.reply(self.server.fail_status, b"failing\n")
         if path == "/reject":
             self.close_connection = True
             self.reply(401, b"no\n", [("Connection", "close")])
@@ -137,6 +147,16 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         return self.reply(200, b"hello from %s\n" % self.server.name.encode())
+
+    def health_check(self):
+        with self.server.lock:
+            self.server.health_checks.append(self.headers.get("User-Agent", ""))
+            self.server.health_conns.add(self.client_address)
+        if self.server.health == "stall":
+            self.close_connection = True
+            self.server.released.wait(10)  # until the server stops
+            return
+        self.reply(503 if self.server.health == "sick" else 200, b"ok\n" if self.server.health == "ok" else b"sick\n")
 
     def misbehave(self, path, q):
         """Responses no good server sends, for the proxy's seams."""
@@ -220,13 +240,22 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     request_queue_size = 1024
     idle_timeout = None  # seconds a keep-alive connection may idle, None: forever
     delay_ms = 0         # added to every request
+    health = "ok"        # /healthz: "ok" (200), "sick" (503), "stall" (never answers)
+    fail_status = None   # answer every other request with this status
 
     def __init__(self, *args, **kwargs):
         self.accepted = 0
         self.closed = 0
         self.seen = []  # (method, path) of every request, in arrival order
+        self.health_checks = []  # the User-Agent of every /healthz request
+        self.health_conns = set()  # the connections they came on
+        self.released = threading.Event()  # set at server_close: stalled handlers return
         self.lock = threading.Lock()
         super().__init__(*args, **kwargs)
+
+    def server_close(self):
+        self.released.set()
+        super().server_close()
 
     def process_request(self, request, client_address):
         with self.lock:

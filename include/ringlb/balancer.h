@@ -18,7 +18,7 @@
 #include "ringlb/server.h"
 
 /* Bumped whenever the layout of anything in this header changes. */
-#define RLB_BALANCER_ABI_VERSION 1
+#define RLB_BALANCER_ABI_VERSION 2 /* 2: runtime server state and weights (ringlb/server.h) */
 
 /* What a pick may look at. */
 struct rlb_pick_ctx {
@@ -87,10 +87,17 @@ struct rlb_balancer_ops {
 	int (*check_param)(const char *key, const char *value, const char **why);
 };
 
+/* The weight picks use now (see ringlb/server.h): load it once per use,
+ * since the control thread may change it between two loads. */
+static inline uint32_t rlb_server_weight(const struct rlb_server *srv)
+{
+	return atomic_load_explicit(&srv->weight, memory_order_relaxed);
+}
+
 /* Whether srv may take a new request in this pick. */
 static inline int rlb_server_eligible(const struct rlb_server *srv, const struct rlb_pick_ctx *ctx)
 {
-	return srv->weight > 0 && atomic_load_explicit(&srv->state, memory_order_relaxed) == RLB_SERVER_UP &&
+	return rlb_server_weight(srv) > 0 && atomic_load_explicit(&srv->state, memory_order_relaxed) == RLB_SERVER_UP &&
 	       !rlb_avoid_has(ctx->avoid, srv->index);
 }
 

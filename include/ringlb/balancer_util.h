@@ -27,7 +27,7 @@ uint64_t rlb_rand_seed(const struct rlb_backend *be);
  * hash in every process and build (consistent hashing relies on it). */
 uint64_t rlb_hash64(const void *data, size_t len, uint64_t seed);
 
-/* Weighted sampling over a backend's servers by configured weight. */
+/* Weighted sampling over a backend's servers by their weights when built. */
 struct rlb_alias {
 	size_t n;
 	uint32_t *alias;
@@ -76,8 +76,9 @@ struct rlb_server *rlb_sampler_draw_two(struct rlb_sampler *s, const struct rlb_
 static inline uint64_t rlb_load_per_weight(const struct rlb_server *srv)
 {
 	uint64_t active = atomic_load_explicit(&srv->active_requests, memory_order_relaxed);
+	uint32_t weight = rlb_server_weight(srv);
 
-	return ((active + 1) << 16) / srv->weight;
+	return weight ? ((active + 1) << 16) / weight : UINT64_MAX; /* 0: it just left */
 }
 
 #endif

@@ -3,6 +3,7 @@
 #ifndef RINGLB_CONFIG_H
 #define RINGLB_CONFIG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -35,6 +36,12 @@ struct rlb_config {
 	size_t num_frontends;
 	struct rlb_backend *backends;
 	size_t num_backends;
+	/* The admin listener (control thread): off unless "admin" is set. */
+	struct sockaddr_storage admin;
+	socklen_t admin_len;
+	char admin_text[64];
+	char admin_token[128];       /* "": actions need no token */
+	atomic_uint generation;      /* shared: bumped after any server changed (ringlb/server.h) */
 };
 
 /**

@@ -1,8 +1,24 @@
 /* Servers and backends as the forwarding core and the balancers see them.
  *
  * Both are built once from the config before the workers start and never move
- * afterwards. Fields marked "shared" are read and written by every worker
- * thread, so they are atomics; everything else is read-only after start. */
+ * afterwards. Fields marked "shared" are read and written by more than one
+ * thread, so they are atomics; everything else is read-only after start.
+ *
+ * Who writes what (Envoy's model: the control plane decides, workers forward):
+ *  - state and weight are written by the control thread only (and by main
+ *    before any thread starts). After changing a server it bumps the server's
+ *    version, then its backend's generation, then the config's generation, each
+ *    a release store; a worker loads the global generation once per loop turn
+ *    (acquire) and, when it moved, calls its balancers' server_changed for
+ *    each server whose version it has not seen. So a change reaches every
+ *    worker within one loop turn (a 100 ms tick at most when idle).
+ *  - In between, a pick may meet the new state with a balancer structure
+ *    built for the old one: eventually consistent, never unsafe, because every
+ *    pick checks eligibility (rlb_server_eligible) on the server it returns.
+ *  - The counters (active_requests, ..., consecutive_failures) are written by
+ *    workers with atomic adds and read by the control thread and the admin
+ *    listener: relaxed, as statistics are.
+ */
 #ifndef RINGLB_SERVER_H
 #define RINGLB_SERVER_H
 
@@ -15,9 +31,16 @@ struct rlb_balancer_ops;
 
 enum rlb_server_state {
 	RLB_SERVER_UP = 0,
-	RLB_SERVER_DOWN,  /* takes no new requests (health checks, to come) */
-	RLB_SERVER_DRAIN, /* finishes what it has, takes nothing new */
+	RLB_SERVER_DOWN,     /* failed its health checks */
+	RLB_SERVER_DRAIN,    /* drained by the operator: finishes what it has, takes nothing new */
+	RLB_SERVER_DISABLED, /* disabled by the operator or the config */
+	RLB_SERVER_EJECTED,  /* passive: too many failures in a row, out for a while */
 };
+
+/* Published weights are the operator's weight (0..256) times this, so slow
+ * start can ramp a weight-1 server in steps; modules treat weights as
+ * relative, so the scale changes no share. */
+#define RLB_WEIGHT_SCALE 16u
 
 #define RLB_NAME_MAX 64
 
@@ -26,14 +49,37 @@ struct rlb_server {
 	char addr_text[64];        /* "127.0.0.1:9001", for logs and the Host fallback */
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	uint32_t weight;           /* 1..256, read-only after start */
+	uint32_t weight_config;    /* 0..256 from the config ("weight=N", default 1) */
+	uint8_t backup;            /* serves only while no other server of its backend is up */
+	uint8_t disabled_config;   /* starts disabled */
 	uint32_t index;            /* position in backend->servers, for avoid bitmaps */
 	struct rlb_backend *backend;
 
-	atomic_int state;                  /* shared: enum rlb_server_state */
+	atomic_int state;          /* shared: enum rlb_server_state */
+	/* shared: the weight picks use, in units of 1/RLB_WEIGHT_SCALE of the
+	 * operator's weight; 0 while the server takes no new requests (not up,
+	 * or a backup while another server is up). */
+	atomic_uint weight;
+	atomic_uint version;       /* shared: bumped after each change of state or weight */
 	atomic_uint_fast64_t active_requests; /* shared: requests in flight on all workers */
 	atomic_uint_fast64_t total_requests;  /* shared */
 	atomic_uint_fast64_t failures;        /* shared: connect failures, timeouts, bad responses */
+	/* shared: connect failures, timeouts and 5xx in a row, over all workers
+	 * (any success resets it): passive ejection's count. */
+	atomic_uint consecutive_failures;
+	atomic_int last_failure;   /* shared: its last one, a status or -enum rlb_outcome, for the log */
+};
+
+enum rlb_health_kind { RLB_HEALTH_NONE = 0, RLB_HEALTH_TCP, RLB_HEALTH_HTTP };
+
+/* What a request may be retried on, besides a failed connect (always). A
+ * retry never resends a non-idempotent request once a byte of it was sent. */
+enum {
+	RLB_RETRY_CONNECT = 1u << 0,
+	RLB_RETRY_502 = 1u << 1,
+	RLB_RETRY_503 = 1u << 2,
+	RLB_RETRY_504 = 1u << 3,
+	RLB_RETRY_RESET = 1u << 4, /* the server closed or reset before its answer */
 };
 
 /* A module-specific backend key, e.g. "hash_key = header:X-User". */
@@ -54,6 +100,24 @@ struct rlb_backend {
 	uint32_t pool_idle_timeout_ms;
 	uint32_t pool_max_idle;             /* idle upstream connections per server and worker */
 	int retries;
+	uint32_t retry_on;                  /* RLB_RETRY_* bits */
+	uint32_t retry_budget_pct;          /* retries add at most this share of requests */
+	/* Active health checks (control thread): kind, and the HTTP check's
+	 * request and accepted statuses. */
+	uint8_t health_kind;                /* enum rlb_health_kind */
+	char health_path[128];
+	char health_host[128];              /* "": the server's address */
+	uint16_t health_expect_lo, health_expect_hi;
+	uint32_t health_interval_ms, health_timeout_ms;
+	uint32_t health_rise, health_fall;
+	/* Passive ejection and slow start. */
+	uint32_t eject_after;               /* 0: off */
+	uint32_t eject_for_ms;
+	uint32_t max_ejected_pct;
+	uint32_t slow_start_ms;
+	char unavailable[224];              /* ringlb's 503 for this backend, with its Retry-After */
+	atomic_uint generation;             /* shared: bumped after any of its servers changed */
+	atomic_int unavailable_logged;      /* shared: this "no server up" episode is logged */
 	struct rlb_param *params;           /* keys the balancer module reads */
 	size_t num_params;
 	/* Scratch a module may use for state shared by all workers' instances

@@ -43,10 +43,12 @@ int rlb_alias_build(struct rlb_alias *a, const struct rlb_backend *be)
 	a->total_weight = 0;
 	if (!small || !large || !scaled || !a->alias || !a->prob)
 		goto out;
-	for (i = 0; i < n; i++)
-		a->total_weight += be->servers[i].weight;
+	for (i = 0; i < n; i++) { /* one load each: the control thread may change them meanwhile */
+		scaled[i] = rlb_server_weight(&be->servers[i]);
+		a->total_weight += scaled[i];
+	}
 	for (i = 0; i < n; i++) {
-		scaled[i] = (uint64_t)be->servers[i].weight * n;
+		scaled[i] *= n;
 		if (scaled[i] < a->total_weight)
 			small[ns++] = (uint32_t)i;
 		else
@@ -85,25 +87,28 @@ void rlb_alias_free(struct rlb_alias *a)
 struct rlb_server *rlb_weighted_scan(const struct rlb_backend *be, const struct rlb_pick_ctx *ctx,
 				     uint64_t *rng, const struct rlb_server *except)
 {
+	struct rlb_server *last = NULL;
 	uint64_t total = 0, r;
 	size_t i;
 
 	for (i = 0; i < be->num_servers; i++)
 		if (rlb_server_eligible(&be->servers[i], ctx) && &be->servers[i] != except)
-			total += be->servers[i].weight;
+			total += rlb_server_weight(&be->servers[i]);
 	if (total == 0)
 		return NULL;
 	r = rlb_rand(rng) % total;
 	for (i = 0; i < be->num_servers; i++) {
 		struct rlb_server *srv = &be->servers[i];
+		uint32_t weight = rlb_server_weight(srv);
 
 		if (!rlb_server_eligible(srv, ctx) || srv == except)
 			continue;
-		if (r < srv->weight)
+		if (r < weight)
 			return srv;
-		r -= srv->weight;
+		r -= weight;
+		last = srv;
 	}
-	return NULL;
+	return last; /* weights changed between the two passes */
 }
 
 struct rlb_server *rlb_alias_pick(const struct rlb_alias *a, const struct rlb_backend *be,
@@ -140,7 +145,8 @@ int rlb_sampler_create(struct rlb_backend *be, size_t size, struct rlb_balancer 
 	return 0;
 }
 
-/* Weights are read-only today; rebuilding keeps a future weight change right. */
+/* A server's weight or state changed: draw from a table of the new weights
+ * (a down server's weight is 0, so it leaves the table). */
 void rlb_sampler_server_changed(struct rlb_balancer *b, struct rlb_server *srv)
 {
 	struct rlb_sampler *s = (struct rlb_sampler *)b;

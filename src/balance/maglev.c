@@ -48,16 +48,17 @@ static size_t permutations(const struct rlb_backend *be, uint32_t size, struct p
 	for (i = 0; i < be->num_servers; i++) {
 		const struct rlb_server *srv = &be->servers[i];
 		size_t len = strlen(srv->name);
+		uint32_t weight = rlb_server_weight(srv);
 
-		if (srv->weight == 0 || atomic_load(&srv->state) != RLB_SERVER_UP)
+		if (weight == 0 || atomic_load(&srv->state) != RLB_SERVER_UP)
 			continue;
 		p[n] = (struct perm){
 			.index = (uint32_t)i,
 			.offset = (uint32_t)(rlb_hash64(srv->name, len, SEED_OFFSET) % size),
 			.skip = (uint32_t)(rlb_hash64(srv->name, len, SEED_SKIP) % (size - 1) + 1),
-			.weight = srv->weight,
+			.weight = weight,
 		};
-		*total += srv->weight;
+		*total += weight;
 		n++;
 	}
 	return n;

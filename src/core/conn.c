@@ -344,6 +344,34 @@ void rlb_conn_trim(struct conn *c)
 		rlb_buf_free(&c->out);
 }
 
+size_t rlb_conn_take(struct conn *c, void *dst, size_t max)
+{
+	struct inbuf *f;
+	size_t total = 0;
+
+	while (total < max && (f = inq_front(c)) != NULL) {
+		size_t n = f->len - f->off;
+
+		if (n > max - total)
+			n = max - total;
+		memcpy((char *)dst + total, f->data + f->off, n);
+		f->off += (uint32_t)n;
+		total += n;
+		if (f->off == f->len)
+			inq_pop(c);
+	}
+	return total;
+}
+
+size_t rlb_conn_queued(const struct conn *c)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < c->in.cnt; i++)
+		n += c->in.b[c->in.head + i].len - c->in.b[c->in.head + i].off;
+	return n;
+}
+
 /* Drops everything received and not yet used (lingering close). */
 void rlb_conn_discard_input(struct conn *c)
 {

@@ -32,7 +32,7 @@
 #include "core/timer.h"
 
 #define RLB_BUF_SIZE 16384   /* one provided buffer */
-#define RLB_BUF_COUNT 1024   /* buffers per worker: 16 MiB */
+#define RLB_BUF_COUNT 1024   /* buffers per forwarding worker: 16 MiB */
 #define RLB_SEND_IOV 4       /* slices of one sendmsg: a head, then body bytes */
 #define RLB_SEND_MAX 65536   /* body bytes copied into one send */
 #define RLB_HEAP_BID 0xFFFFu /* an inbuf copied out of the ring into malloc'd memory */
@@ -135,22 +135,46 @@ struct conn {
 	struct rlb_list pinned_link; /* on worker->pinned while npinned > 0 */
 };
 
-/* What the layer above does with a worker: set by main(), so the loop
- * imports nothing from it. */
+/* What the layer above does with a loop: set by main(), so the loop
+ * imports nothing from it. The forwarding workers run the proxy's hooks;
+ * the control thread runs the same loop with its own. */
 struct rlb_worker_hooks {
-	/** Per-worker state of the layer above (w->upper): from the main thread,
-	 * before the worker's thread starts, one worker after the other. */
+	/** Per-loop state of the layer above (w->upper): from the main thread,
+	 * before the loop's thread starts, one after the other. */
 	int (*init)(struct worker *w);
 	/** A listener accepted fd; the hook owns it from now on. */
 	void (*accept)(struct listener *l, int fd);
+	/** Optional. After each loop turn's completions (at least every tick):
+	 * where a worker notices server changes, and the control thread runs
+	 * what is due. */
+	void (*after_turn)(struct worker *w);
 	/** After the loop and the last completion: frees what init made. Also
-	 * called (from the main thread) for a worker whose init never ran. */
+	 * called (from the main thread) for a loop whose init never ran. */
 	void (*fini)(struct worker *w);
+};
+
+/* An address a loop listens on, and what its connections belong to. */
+struct rlb_listen {
+	const struct sockaddr *addr;
+	socklen_t addr_len;
+	const char *text; /* "127.0.0.1:8080", for logs */
+	void *owner;      /* the layer above's: a frontend, the admin */
+};
+
+/* What a loop is: its listeners, buffers, and role. */
+struct rlb_loop_spec {
+	const char *name;               /* "worker 0", "control": for logs */
+	const struct rlb_listen *listen; /* copied: may be on the caller's stack */
+	size_t nlisten;
+	uint32_t nbufs;                 /* provided buffers, a power of two */
+	uint32_t max_clients;           /* accepting pauses at this many client conns */
+	uint8_t qsbr_reader;            /* reads shared balancer state (ringlb/qsbr.h) */
+	uint8_t probe_shared;           /* log when another socket already holds a port */
 };
 
 struct listener {
 	struct worker *w;
-	struct rlb_frontend *fe;
+	struct rlb_listen at;
 	int fd;
 	uint8_t armed : 1;
 	uint8_t paused : 1;      /* EMFILE or max_connections: re-armed from the tick */
@@ -158,15 +182,20 @@ struct listener {
 	uint8_t shared : 1;      /* another socket held the port before we bound it */
 };
 
-struct rlb_proxy_state; /* the layer above's per-worker state */
+struct rlb_proxy_state; /* the layer above's per-worker state: a forwarding worker's */
+struct rlb_control;     /* ... or the control thread's */
 
 struct worker {
 	int id;
+	char name[24];
 	pthread_t thread;
 	struct io_uring ring;
 	const struct rlb_config *cfg;
 	const struct rlb_worker_hooks *hooks;
-	struct rlb_proxy_state *upper;
+	union {
+		struct rlb_proxy_state *upper;
+		struct rlb_control *control;
+	};
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
 	char *bufmem;
@@ -174,7 +203,10 @@ struct worker {
 	uint32_t bufs_free;      /* in the ring, ready for a recv */
 	struct rlb_list pinned;  /* conns holding ring buffers */
 	struct rlb_list starved; /* conns waiting for a buffer to come back */
+	uint32_t nbufs;
+	uint8_t qsbr_reader;
 	struct listener *listeners;
+	size_t nlisteners;
 	struct rlb_list conns;   /* every conn not yet released, all kinds */
 	uint32_t nconns;
 	/* Client connections, counted by the layer above: accepting pauses at
@@ -194,8 +226,10 @@ struct worker {
 /* worker.c */
 struct io_uring_sqe *rlb_sqe(struct worker *w);
 void rlb_buf_give_back(struct worker *w, uint16_t bid);
+/** Opens spec's listeners, runs hooks->init and starts the loop's thread.
+ * Returns 0 or a negative errno (logged). */
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
-		     const struct rlb_worker_hooks *hooks);
+		     const struct rlb_worker_hooks *hooks, const struct rlb_loop_spec *spec);
 void rlb_worker_stop(struct worker *w);
 void rlb_worker_join(struct worker *w);
 void rlb_worker_free(struct worker *w);
@@ -226,6 +260,10 @@ void rlb_conn_send_add(struct conn *dst, const void *data, size_t len);
 void rlb_conn_send_submit(struct conn *dst);
 int rlb_conn_on_send(struct conn *c, int res);
 void rlb_conn_discard_input(struct conn *c);
+/** Bytes received and not yet used. */
+size_t rlb_conn_queued(const struct conn *c);
+/** Moves up to max received bytes to dst (after the head is consumed); returns how many. */
+size_t rlb_conn_take(struct conn *c, void *dst, size_t max);
 void rlb_conn_unpin(struct conn *c);
 void rlb_conn_trim(struct conn *c);
 void rlb_conn_arm_timer(struct conn *c, uint32_t timeout_ms);

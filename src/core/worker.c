@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -29,32 +30,32 @@ struct io_uring_sqe *rlb_sqe(struct worker *w)
 void rlb_buf_give_back(struct worker *w, uint16_t bid)
 {
 	io_uring_buf_ring_add(w->br, w->bufmem + (size_t)bid * RLB_BUF_SIZE, RLB_BUF_SIZE, bid,
-			      io_uring_buf_ring_mask(RLB_BUF_COUNT), (int)w->buf_added++);
+			      io_uring_buf_ring_mask(w->nbufs), (int)w->buf_added++);
 	w->bufs_free++;
 }
 
 static int setup_buffers(struct worker *w)
 {
 	struct io_uring_buf_reg reg = { 0 };
-	size_t ring_bytes = RLB_BUF_COUNT * sizeof(struct io_uring_buf);
+	size_t ring_bytes = w->nbufs * sizeof(struct io_uring_buf);
 	uint16_t i;
 	int rc;
 
 	if (posix_memalign((void **)&w->br, 4096, ring_bytes) != 0)
 		return -ENOMEM;
-	w->bufmem = malloc((size_t)RLB_BUF_COUNT * RLB_BUF_SIZE);
+	w->bufmem = malloc((size_t)w->nbufs * RLB_BUF_SIZE);
 	if (w->bufmem == NULL)
 		return -ENOMEM;
 	io_uring_buf_ring_init(w->br);
 	reg.ring_addr = (uint64_t)(uintptr_t)w->br;
-	reg.ring_entries = RLB_BUF_COUNT;
+	reg.ring_entries = w->nbufs;
 	reg.bgid = 0;
 	rc = io_uring_register_buf_ring(&w->ring, &reg, 0);
 	if (rc < 0)
 		return rc;
 	/* The kernel owns a buffer until a recv completes into it; then the
 	 * conn's inbound queue does, until it has used the bytes. */
-	for (i = 0; i < RLB_BUF_COUNT; i++)
+	for (i = 0; i < w->nbufs; i++)
 		rlb_buf_give_back(w, i);
 	io_uring_buf_ring_advance(w->br, (int)w->buf_added);
 	w->buf_added = 0;
@@ -83,10 +84,9 @@ static int setup_ring(struct worker *w)
 
 static int open_listener(struct listener *l)
 {
-	const struct rlb_frontend *fe = l->fe;
 	int one = 1, fd;
 
-	fd = socket(fe->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(l->at.addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	/* SO_REUSEPORT: one listening socket per worker, the kernel spreads
@@ -94,7 +94,7 @@ static int open_listener(struct listener *l)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-	    bind(fd, (const struct sockaddr *)&fe->listen, fe->listen_len) < 0 ||
+	    bind(fd, l->at.addr, l->at.addr_len) < 0 ||
 	    listen(fd, 4096) < 0) {
 		int err = -errno;
 
@@ -105,19 +105,19 @@ static int open_listener(struct listener *l)
 	return 0;
 }
 
-/* Whether another socket already holds fe's address: a bind without
+/* Whether another socket already holds the address: a bind without
  * SO_REUSEPORT fails then. With SO_REUSEPORT ours would still bind (that is
  * how a second ringlb takes over for a restart), and the kernel would share
  * the port's connections with the other socket's owner: worth a log line.
  * Probed before any listener of ours exists, so ours never answer it. */
-static int port_taken(const struct rlb_frontend *fe)
+static int port_taken(const struct rlb_listen *at)
 {
-	int one = 1, fd = socket(fe->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), taken;
+	int one = 1, fd = socket(at->addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), taken;
 
 	if (fd < 0)
 		return 0;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	taken = bind(fd, (const struct sockaddr *)&fe->listen, fe->listen_len) < 0 && errno == EADDRINUSE;
+	taken = bind(fd, at->addr, at->addr_len) < 0 && errno == EADDRINUSE;
 	close(fd);
 	return taken;
 }
@@ -165,12 +165,12 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 		/* Out of descriptors: back off to the next tick instead of spinning,
 		 * and say so once per episode, not once per tick. */
 		if (!l->starved_logged)
-			rlb_log("accept on %s: %s; retrying every %d ms", l->fe->listen_text, strerror(-res),
+			rlb_log("accept on %s: %s; retrying every %d ms", l->at.text, strerror(-res),
 				RLB_TICK_MS);
 		l->starved_logged = 1;
 		l->paused = 1;
 	} else if (res != -ECANCELED) {
-		rlb_log("accept on %s: %s", l->fe->listen_text, strerror(-res));
+		rlb_log("accept on %s: %s", l->at.text, strerror(-res));
 	}
 	/* A multishot accept may end at any time; post a new one unless paused. */
 	if (!l->armed && !l->paused && !w->stopping)
@@ -183,7 +183,7 @@ void rlb_worker_client_gone(struct worker *w)
 
 	if (w->stopping || w->nclients >= w->max_clients)
 		return;
-	for (i = 0; i < w->cfg->num_frontends; i++)
+	for (i = 0; i < w->nlisteners; i++)
 		if (w->listeners[i].paused && !w->listeners[i].armed)
 			arm_accept(&w->listeners[i]);
 }
@@ -252,7 +252,7 @@ static void begin_drain(struct worker *w)
 		return;
 	w->stopping = 1;
 	w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
-	for (i = 0; i < w->cfg->num_frontends; i++) {
+	for (i = 0; i < w->nlisteners; i++) {
 		struct listener *l = &w->listeners[i];
 
 		pause_accept(l);
@@ -267,7 +267,7 @@ static void on_tick(struct worker *w)
 	size_t i;
 
 	rlb_timers_run(&w->timers);
-	for (i = 0; i < w->cfg->num_frontends && !w->stopping; i++)
+	for (i = 0; i < w->nlisteners && !w->stopping; i++)
 		if (w->listeners[i].paused && !w->listeners[i].armed && w->nclients < w->max_clients)
 			arm_accept(&w->listeners[i]);
 	arm_tick(w);
@@ -346,7 +346,7 @@ static void feed_starved(struct worker *w)
  * and can never starve the rest of the worker of receive buffers. */
 static void unpin_all(struct worker *w)
 {
-	if (w->bufs_free >= RLB_BUF_COUNT / 2)
+	if (w->bufs_free >= w->nbufs / 2)
 		return;
 	while (!rlb_list_empty(&w->pinned))
 		rlb_conn_unpin(rlb_container_of(w->pinned.next, struct conn, pinned_link));
@@ -361,11 +361,13 @@ static int turn(struct worker *w)
 
 	/* Blocked, a worker holds no pointer to shared balancer state: offline,
 	 * it never holds up a grace period (ringlb/qsbr.h). */
-	rlb_qsbr_offline(&w->qsbr);
+	if (w->qsbr_reader)
+		rlb_qsbr_offline(&w->qsbr);
 	rc = io_uring_submit_and_wait(&w->ring, 1);
-	rlb_qsbr_online(&w->qsbr);
+	if (w->qsbr_reader)
+		rlb_qsbr_online(&w->qsbr);
 	if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-		rlb_log("worker %d: io_uring_submit_and_wait: %s", w->id, strerror(-rc));
+		rlb_log("%s: io_uring_submit_and_wait: %s", w->name, strerror(-rc));
 		return rc;
 	}
 	update_clock(w);
@@ -380,6 +382,8 @@ static int turn(struct worker *w)
 		w->buf_added = 0;
 		feed_starved(w);
 	}
+	if (w->hooks->after_turn != NULL)
+		w->hooks->after_turn(w);
 	return 0;
 }
 
@@ -405,7 +409,7 @@ static void close_all(struct worker *w)
 			break;
 	io_uring_submit(&w->ring); /* the final closes */
 	if (w->nconns > 0)
-		rlb_log("worker %d: %u connection(s) still busy at exit", w->id, w->nconns);
+		rlb_log("%s: %u connection(s) still busy at exit", w->name, w->nconns);
 }
 
 static void *worker_main(void *arg)
@@ -414,65 +418,71 @@ static void *worker_main(void *arg)
 	int rc = setup_ring(w);
 
 	if (rc < 0) {
-		rlb_log("worker %d: io_uring setup failed: %s", w->id, strerror(-rc));
+		rlb_log("%s: io_uring setup failed: %s", w->name, strerror(-rc));
 		return NULL;
 	}
 	rc = setup_buffers(w);
 	if (rc < 0) {
-		rlb_log("worker %d: provided buffer ring: %s", w->id, strerror(-rc));
+		rlb_log("%s: provided buffer ring: %s", w->name, strerror(-rc));
 		return NULL;
 	}
-	if (rlb_qsbr_register(&w->qsbr) < 0) {
-		rlb_log("worker %d: too many reader threads", w->id);
+	if (w->qsbr_reader && rlb_qsbr_register(&w->qsbr) < 0) {
+		rlb_log("%s: too many reader threads", w->name);
 		return NULL;
 	}
 	update_clock(w);
-	for (size_t i = 0; i < w->cfg->num_frontends; i++)
+	for (size_t i = 0; i < w->nlisteners; i++)
 		arm_accept(&w->listeners[i]);
 	arm_tick(w);
 	arm_wake(w);
 	run_loop(w);
 	close_all(w);
-	rlb_qsbr_unregister(&w->qsbr);
+	if (w->qsbr_reader)
+		rlb_qsbr_unregister(&w->qsbr);
 	io_uring_queue_exit(&w->ring);
 	return NULL;
 }
 
 /* Sets up everything that can fail with a clear message before the thread
  * starts: listening sockets (a busy port is reported at start, not later)
- * and the layer above's per-worker state. */
+ * and the layer above's per-loop state. */
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
-		     const struct rlb_worker_hooks *hooks)
+		     const struct rlb_worker_hooks *hooks, const struct rlb_loop_spec *spec)
 {
 	size_t i;
 	int rc;
 
 	w->id = id;
+	snprintf(w->name, sizeof(w->name), "%s", spec->name);
 	w->cfg = cfg;
 	w->hooks = hooks;
-	w->max_clients = (cfg->max_connections + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers;
+	w->nbufs = spec->nbufs;
+	w->qsbr_reader = spec->qsbr_reader;
+	w->max_clients = spec->max_clients;
 	rlb_list_init(&w->conns);
 	rlb_list_init(&w->starved);
 	rlb_list_init(&w->pinned);
 	rlb_timers_init(&w->timers);
-	w->listeners = calloc(cfg->num_frontends, sizeof(*w->listeners));
+	w->listeners = calloc(spec->nlisten ? spec->nlisten : 1, sizeof(*w->listeners));
 	if (w->listeners == NULL)
 		return -ENOMEM;
-	for (i = 0; i < cfg->num_frontends; i++) {
-		w->listeners[i] = (struct listener){ .w = w, .fe = &cfg->frontends[i], .fd = -1 };
-		if (id == 0)
-			w->listeners[i].shared = port_taken(&cfg->frontends[i]);
+	w->nlisteners = spec->nlisten;
+	for (i = 0; i < spec->nlisten; i++) {
+		w->listeners[i] = (struct listener){ .w = w, .at = spec->listen[i], .fd = -1 };
+		if (spec->probe_shared)
+			w->listeners[i].shared = port_taken(&spec->listen[i]);
 	}
-	for (i = 0; i < cfg->num_frontends; i++) {
+	for (i = 0; i < spec->nlisten; i++) {
 		rc = open_listener(&w->listeners[i]);
 		if (rc < 0) {
-			rlb_log("listen on %s: %s", cfg->frontends[i].listen_text, strerror(-rc));
+			rlb_log("listen on %s: %s", spec->listen[i].text, strerror(-rc));
 			return rc;
 		}
 		if (w->listeners[i].shared)
 			rlb_log("listen on %s: the port is already bound by another socket (another ringlb?); "
-				"the kernel will share its connections with it", cfg->frontends[i].listen_text);
+				"the kernel will share its connections with it", spec->listen[i].text);
 	}
+	update_clock(w); /* init may arm timers */
 	rc = hooks->init(w);
 	if (rc < 0)
 		return rc;
@@ -489,7 +499,7 @@ void rlb_worker_stop(struct worker *w)
 	uint64_t one = 1;
 
 	if (write(w->wake_fd, &one, sizeof(one)) < 0)
-		rlb_log("worker %d: wake: %s", w->id, strerror(errno));
+		rlb_log("%s: wake: %s", w->name, strerror(errno));
 }
 
 void rlb_worker_join(struct worker *w)
@@ -505,7 +515,7 @@ void rlb_worker_free(struct worker *w)
 
 	if (w->hooks != NULL)
 		w->hooks->fini(w);
-	for (i = 0; w->listeners != NULL && i < w->cfg->num_frontends; i++)
+	for (i = 0; w->listeners != NULL && i < w->nlisteners; i++)
 		if (w->listeners[i].fd >= 0)
 			close(w->listeners[i].fd);
 	if (w->wake_fd >= 0)

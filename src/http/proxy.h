@@ -24,6 +24,10 @@
 #include "ringlb/balancer.h"
 #include "ringlb/http_parser.h"
 
+/* The retry budget's allowance beyond its share: retries a worker may make
+ * per backend before any request earned one (Finagle's minimum). */
+#define RLB_RETRY_BURST 10
+
 /* How much of a body is still to come, in one direction. */
 struct body {
 	enum rlb_body_kind kind;
@@ -79,6 +83,7 @@ struct session {
 	uint8_t lingering : 1;          /* FIN sent; reading and dropping until EOF or timeout_linger */
 	uint8_t reset_on_close : 1;     /* close with RST: a read-until-close body was cut short */
 	int tries;
+	int status;                     /* the final status of this try's response, 0 before one */
 	uint64_t *avoid;
 	uint64_t t_start_us;
 };
@@ -102,6 +107,12 @@ struct server_pool {
 struct rlb_proxy_state {
 	struct rlb_balancer **balancers;   /* [backend] */
 	struct server_pool **pools;        /* [backend][server] */
+	/* The server changes this worker has applied (ringlb/server.h). */
+	unsigned generation;               /* the config's */
+	unsigned *backend_generation;      /* [backend] */
+	unsigned **server_version;         /* [backend][server] */
+	/* Retry budget, per backend: a token per retry, earned by requests. */
+	uint32_t *retry_tokens;            /* [backend], in 1/100 of a retry */
 	struct rlb_http_msg msg;           /* scratch: the head being parsed right now */
 	const char *head_bytes;            /* ... and where its bytes are, once whole */
 	size_t head_len;
@@ -126,6 +137,14 @@ void rlb_upstream_end_try(struct session *s, enum rlb_outcome outcome);
 void rlb_upstream_finish(struct session *s, int reusable);
 void rlb_upstream_abort(struct session *s);
 int rlb_upstream_retry_stale(struct session *s);
+/** The try failed for a reason in the backend's retry_on (why: one
+ * RLB_RETRY_* bit): if the request can be sent again as it was (idempotent,
+ * no body, all of it sent), and retries and the retry budget allow, closes
+ * this try's connection and starts the next one on another server; returns
+ * 1. Else 0, and nothing changed. */
+int rlb_upstream_retry_elsewhere(struct session *s, uint32_t why, enum rlb_outcome outcome);
+/** Closes the idle pooled connections to srv (it left: down, drained...). */
+void rlb_upstream_pool_flush(struct worker *w, struct rlb_server *srv);
 
 /* http_rewrite.c */
 /* What the request rewrite adds of its own. */

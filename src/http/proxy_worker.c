@@ -18,8 +18,24 @@ static int init(struct worker *w)
 	w->upper = ps;
 	ps->balancers = calloc(cfg->num_backends, sizeof(*ps->balancers));
 	ps->pools = calloc(cfg->num_backends, sizeof(*ps->pools));
-	if (ps->balancers == NULL || ps->pools == NULL)
+	ps->backend_generation = calloc(cfg->num_backends, sizeof(unsigned));
+	ps->server_version = calloc(cfg->num_backends, sizeof(unsigned *));
+	ps->retry_tokens = calloc(cfg->num_backends, sizeof(uint32_t));
+	if (!ps->balancers || !ps->pools || !ps->backend_generation || !ps->server_version || !ps->retry_tokens)
 		return -ENOMEM;
+	/* What the balancers are created from is at least this new; a change
+	 * after this read is noticed at the first turn (after_turn). */
+	ps->generation = atomic_load(&cfg->generation);
+	for (size_t i = 0; i < cfg->num_backends; i++) {
+		struct rlb_backend *be = &cfg->backends[i];
+
+		ps->backend_generation[i] = atomic_load(&be->generation);
+		ps->server_version[i] = calloc(be->num_servers, sizeof(unsigned));
+		if (ps->server_version[i] == NULL)
+			return -ENOMEM;
+		for (size_t j = 0; j < be->num_servers; j++)
+			ps->server_version[i][j] = atomic_load(&be->servers[j].version);
+	}
 	for (size_t i = 0; i < cfg->num_backends; i++) {
 		struct rlb_backend *be = &cfg->backends[i];
 		int rc = be->balancer->create(be, &ps->balancers[i]);
@@ -33,8 +49,45 @@ static int init(struct worker *w)
 			return -ENOMEM;
 		for (size_t j = 0; j < be->num_servers; j++)
 			rlb_list_init(&ps->pools[i][j].idle);
+		ps->retry_tokens[i] = RLB_RETRY_BURST * 100;
 	}
 	return 0;
+}
+
+/* Applies the server changes the control thread published since the last
+ * turn (rules in ringlb/server.h): each balancer hears of each changed
+ * server once, and a server that takes no new requests loses its idle
+ * pooled connections (it is going away, or has gone). */
+static void after_turn(struct worker *w)
+{
+	struct rlb_proxy_state *ps = w->upper;
+	const struct rlb_config *cfg = w->cfg;
+	unsigned g = atomic_load_explicit(&cfg->generation, memory_order_acquire);
+
+	if (g == ps->generation)
+		return;
+	ps->generation = g;
+	for (size_t i = 0; i < cfg->num_backends; i++) {
+		struct rlb_backend *be = &cfg->backends[i];
+		struct rlb_balancer *b = ps->balancers[i];
+		unsigned bg = atomic_load_explicit(&be->generation, memory_order_acquire);
+
+		if (bg == ps->backend_generation[i])
+			continue;
+		ps->backend_generation[i] = bg;
+		for (size_t j = 0; j < be->num_servers; j++) {
+			struct rlb_server *srv = &be->servers[j];
+			unsigned v = atomic_load_explicit(&srv->version, memory_order_acquire);
+
+			if (v == ps->server_version[i][j])
+				continue;
+			ps->server_version[i][j] = v;
+			if (b->ops->server_changed)
+				b->ops->server_changed(b, srv);
+			if (rlb_server_weight(srv) == 0)
+				rlb_upstream_pool_flush(w, srv);
+		}
+	}
 }
 
 /* After the worker's thread has ended (or never started); safe on a state
@@ -50,8 +103,13 @@ static void fini(struct worker *w)
 			ps->balancers[i]->ops->destroy(ps->balancers[i]);
 	for (size_t i = 0; ps->pools != NULL && i < w->cfg->num_backends; i++)
 		free(ps->pools[i]);
+	for (size_t i = 0; ps->server_version != NULL && i < w->cfg->num_backends; i++)
+		free(ps->server_version[i]);
 	free(ps->balancers);
 	free(ps->pools);
+	free(ps->server_version);
+	free(ps->backend_generation);
+	free(ps->retry_tokens);
 	free(ps);
 	w->upper = NULL;
 }
@@ -59,5 +117,6 @@ static void fini(struct worker *w)
 const struct rlb_worker_hooks rlb_proxy_hooks = {
 	.init = init,
 	.accept = rlb_session_accept,
+	.after_turn = after_turn,
 	.fini = fini,
 };

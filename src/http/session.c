@@ -62,7 +62,8 @@ void rlb_session_accept(struct listener *l, int fd)
 	struct worker *w = l->w;
 	struct session *s = calloc(1, sizeof(*s));
 	socklen_t len = sizeof(s->peer);
-	size_t words = RLB_AVOID_WORDS(l->fe->backend->num_servers);
+	struct rlb_frontend *fe = l->at.owner;
+	size_t words = RLB_AVOID_WORDS(fe->backend->num_servers);
 
 	if (s == NULL || (s->avoid = calloc(words, sizeof(uint64_t))) == NULL) {
 		free(s);
@@ -71,7 +72,7 @@ void rlb_session_accept(struct listener *l, int fd)
 	}
 	rlb_conn_init(&s->c, w, fd, &client_conn_ops);
 	s->c.readable = 1;
-	s->fe = l->fe;
+	s->fe = fe;
 	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) == 0) {
 		const void *a = s->peer.ss_family == AF_INET6 ?
 			(const void *)&((struct sockaddr_in6 *)&s->peer)->sin6_addr :
@@ -133,7 +134,8 @@ static void reply_error(struct session *s, int status)
 	}
 	if (s->up != NULL)
 		rlb_upstream_abort(s);
-	s->resp_head = rlb_canned_error(status);
+	/* The backend's 503 says when to come back (static text, as the others). */
+	s->resp_head = status == 503 ? s->fe->backend->unavailable : rlb_canned_error(status);
 	/* The answer to HEAD has no body (RFC 9110 9.3.2), ours included. */
 	s->resp_head_len = (uint32_t)(s->head_request ? strstr(s->resp_head, "\r\n\r\n") + 4 - s->resp_head :
 				      (ptrdiff_t)strlen(s->resp_head));
@@ -350,7 +352,9 @@ static int read_response(struct session *s)
 	if (n == -EAGAIN) {
 		if (!u->c.eof)
 			return 0;
-		if (u->c.in.cnt == 0 && u->c.acc.len == 0 && rlb_upstream_retry_stale(s))
+		if (u->c.in.cnt == 0 && u->c.acc.len == 0 &&
+		    (rlb_upstream_retry_stale(s) ||
+		     rlb_upstream_retry_elsewhere(s, RLB_RETRY_RESET, RLB_OUTCOME_BAD_RESPONSE)))
 			return 1;
 		return bad_response(s, "closed before a complete response head");
 	}
@@ -361,6 +365,10 @@ static int read_response(struct session *s)
 		return relay_interim(s, m);
 	if (m->status == 101 && !tunnel)
 		return bad_response(s, "101 without an upgrade request");
+	s->status = m->status;
+	if (m->status >= 502 && m->status <= 504 &&
+	    rlb_upstream_retry_elsewhere(s, RLB_RETRY_502 << (m->status - 502), RLB_OUTCOME_BAD_RESPONSE))
+		return 1;
 	u->reusable = wants_keep_alive(m) && m->body != RLB_BODY_EOF && !tunnel;
 	/* We close after an answer that came before the request ended. */
 	s->keep_alive = s->keep_alive && m->body != RLB_BODY_EOF && !s->c.w->stopping && !tunnel &&

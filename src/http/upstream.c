@@ -26,6 +26,26 @@ static struct server_pool *pool_of(struct worker *w, struct rlb_server *srv)
 	return &w->upper->pools[srv->backend - w->cfg->backends][srv->index];
 }
 
+/* Passive health: connect failures, timeouts, bad responses and 5xx count
+ * in a row over all workers, any other answer resets the count; the control
+ * thread ejects the server when the count reaches eject_after. A client
+ * that went away says nothing about the server. */
+static void note_outcome(struct rlb_server *srv, enum rlb_outcome outcome, int status)
+{
+	int failed = outcome != RLB_OUTCOME_OK || status >= 500;
+
+	if (outcome == RLB_OUTCOME_ABORTED)
+		return;
+	if (!failed) {
+		if (atomic_load_explicit(&srv->consecutive_failures, memory_order_relaxed) != 0) /* spare the line */
+			atomic_store_explicit(&srv->consecutive_failures, 0, memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&srv->failures, 1, memory_order_relaxed);
+	atomic_store_explicit(&srv->last_failure, status >= 500 ? status : -(int)outcome, memory_order_relaxed);
+	atomic_fetch_add_explicit(&srv->consecutive_failures, 1, memory_order_relaxed);
+}
+
 /* Records the end of one try on s->srv, exactly once. */
 void rlb_upstream_end_try(struct session *s, enum rlb_outcome outcome)
 {
@@ -36,8 +56,7 @@ void rlb_upstream_end_try(struct session *s, enum rlb_outcome outcome)
 		return;
 	s->srv = NULL;
 	atomic_fetch_sub_explicit(&srv->active_requests, 1, memory_order_relaxed);
-	if (outcome != RLB_OUTCOME_OK && outcome != RLB_OUTCOME_ABORTED)
-		atomic_fetch_add_explicit(&srv->failures, 1, memory_order_relaxed);
+	note_outcome(srv, outcome, s->status);
 	if (b->ops->request_end)
 		b->ops->request_end(b, srv, outcome, s->c.w->now_us - s->t_start_us, s->c.w->now_us);
 }
@@ -65,6 +84,18 @@ static void pool_remove(struct worker *w, struct upstream *u)
 	if (rlb_list_linked(&u->pool_link)) {
 		rlb_list_del(&u->pool_link);
 		pool_of(w, u->srv)->n_idle--;
+	}
+}
+
+void rlb_upstream_pool_flush(struct worker *w, struct rlb_server *srv)
+{
+	struct server_pool *p = pool_of(w, srv);
+
+	while (p->n_idle > 0) {
+		struct upstream *u = rlb_container_of(p->idle.next, struct upstream, pool_link);
+
+		pool_remove(w, u);
+		rlb_conn_close(&u->c);
 	}
 }
 
@@ -117,6 +148,42 @@ static void attach(struct session *s, struct upstream *u)
 	u->s = s;
 	s->up = u;
 	s->req_head_sent = 0;
+	s->status = 0;
+}
+
+/* The retry budget (Finagle's): each request earns retry_budget_pct
+ * hundredths of a retry, up to RLB_RETRY_BURST; a retry a server may have
+ * seen (after 502, 503, 504, a reset) spends one. So when every server
+ * fails, retries add at most that share of the load (plus the burst)
+ * instead of multiplying it by `retries`. A failed connect reached no
+ * server: retrying it loads nobody twice, and it is what makes a dead
+ * server cost clients nothing, so it spends no budget (`retries` still
+ * bounds it). Per worker: no shared counter on the hot path. */
+static void budget_earn(struct session *s)
+{
+	uint32_t *tokens = &s->c.w->upper->retry_tokens[s->fe->backend - s->c.w->cfg->backends];
+
+	*tokens += s->fe->backend->retry_budget_pct;
+	if (*tokens > RLB_RETRY_BURST * 100)
+		*tokens = RLB_RETRY_BURST * 100;
+}
+
+static int budget_spend(struct session *s)
+{
+	uint32_t *tokens = &s->c.w->upper->retry_tokens[s->fe->backend - s->c.w->cfg->backends];
+
+	if (*tokens < 100)
+		return 0;
+	*tokens -= 100;
+	return 1;
+}
+
+/* Whether this request may go to one more server for reason why. */
+static int may_retry(struct session *s, uint32_t why)
+{
+	const struct rlb_backend *be = s->fe->backend;
+
+	return (be->retry_on & why) && s->tries < be->retries && (why == RLB_RETRY_CONNECT || budget_spend(s));
 }
 
 /* Picks a server not tried yet and attaches a connection to it; answers 503
@@ -133,7 +200,11 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 		struct upstream *u;
 
 		if (srv == NULL) {
-			rlb_log("client %s: no server available in backend %s", s->peer_ip, s->fe->backend->name);
+			/* Once per episode, on whichever worker meets it first; the
+			 * control thread starts a new one when a server comes up. */
+			if (!atomic_exchange_explicit(&s->fe->backend->unavailable_logged, 1, memory_order_relaxed))
+				rlb_log("backend %s: no server available (down, drained, disabled, ejected or failed); "
+					"answering 503 until one is back", s->fe->backend->name);
 			rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
 			return;
 		}
@@ -152,10 +223,11 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 			return;
 		}
 		rlb_upstream_end_try(s, RLB_OUTCOME_CONNECT_FAIL);
-		if (s->tries++ >= s->fe->backend->retries) {
+		if (!may_retry(s, RLB_RETRY_CONNECT)) {
 			rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
 			return;
 		}
+		s->tries++;
 	}
 }
 
@@ -164,6 +236,7 @@ void rlb_upstream_start(struct session *s)
 	memset(s->avoid, 0, RLB_AVOID_WORDS(s->fe->backend->num_servers) * sizeof(uint64_t));
 	s->tries = 0;
 	s->retried_stale = 0;
+	budget_earn(s);
 	try_next(s, &s->c.w->upper->msg);
 }
 
@@ -186,14 +259,16 @@ static void connect_failed(struct session *s, const char *why)
 {
 	struct upstream *u = s->up;
 
-	rlb_log("server %s: connect failed: %s", u->srv->name, why);
+	rlb_log("backend %s server %s: connect failed: %s", u->srv->backend->name, u->srv->name, why);
 	rlb_upstream_end_try(s, RLB_OUTCOME_CONNECT_FAIL);
 	rlb_conn_close(&u->c);
 	detach(s);
-	if (s->tries++ >= s->fe->backend->retries)
+	if (!may_retry(s, RLB_RETRY_CONNECT)) {
 		rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
-	else
+	} else {
+		s->tries++;
 		try_next(s, head_again(s));
+	}
 	rlb_session_pump(s);
 }
 
@@ -257,6 +332,27 @@ int rlb_upstream_retry_stale(struct session *s)
 	s->rq = RQ_FORWARD;
 	s->req_body.done = 0;
 	s->req_abandoned = 0;
+	return 1;
+}
+
+int rlb_upstream_retry_elsewhere(struct session *s, uint32_t why, enum rlb_outcome outcome)
+{
+	struct upstream *u = s->up;
+
+	/* Sent again as it was: so no body, all of it sent, and idempotent
+	 * (the server may have acted on it: RFC 9110 9.2.2). */
+	if (u == NULL || !s->idempotent || s->req_body.kind != RLB_BODY_NONE || s->rq != RQ_DONE ||
+	    u->c.send_busy || !may_retry(s, why))
+		return 0;
+	s->tries++;
+	rlb_upstream_end_try(s, outcome);
+	rlb_conn_close(&u->c);
+	detach(s);
+	s->rq = RQ_FORWARD;
+	s->req_body.done = 0;
+	s->req_abandoned = 0;
+	s->rs = RS_HEAD;
+	try_next(s, head_again(s));
 	return 1;
 }
 

@@ -122,8 +122,8 @@ class Ringlb:
             raise AssertionError("ringlb exited with %d:\n%s" % (self.proc.returncode, out[-2000:]))
 
 
-def config(servers, balance="round_robin", backend_extra="", frontend_extra="", workers=1):
-    lines = ["[global]", "workers = %d" % workers, "drain_timeout = 5s", "",
+def config(servers, balance="round_robin", backend_extra="", frontend_extra="", workers=1, global_extra=""):
+    lines = ["[global]", "workers = %d" % workers, "drain_timeout = 5s", global_extra, "",
              "[frontend main]", "listen = 127.0.0.1:@PORT@", "backend = app", frontend_extra, "",
              "[backend app]", "balance = " + balance, "timeout_connect = 1s", backend_extra]
     lines += ["server = %s 127.0.0.1:%d%s" % s for s in servers]

@@ -75,8 +75,8 @@ static void test_all_keys(void **state)
 	assert_int_equal(be->pool_max_idle, 7);
 	assert_int_equal(be->pool_idle_timeout_ms, 2000);
 	assert_int_equal(be->num_servers, 2);
-	assert_int_equal(be->servers[0].weight, 3);
-	assert_int_equal(be->servers[1].weight, 1);
+	assert_int_equal(be->servers[0].weight_config, 3);
+	assert_int_equal(be->servers[1].weight_config, 1);
 	assert_int_equal(be->servers[1].index, 1);
 	assert_ptr_equal(be->servers[1].backend, be);
 	assert_int_equal(be->servers[1].addr.ss_family, AF_INET6);
@@ -117,7 +117,7 @@ static void test_errors_name_file_line_key(void **state)
 	expect_error("[backend b]\nbalance = fastest\n", 2, "balance: unknown algorithm 'fastest'");
 	expect_error("[backend b]\nretries = -1\n", 2, "retries: expected a whole number");
 	expect_error("[backend b]\nserver = a 127.0.0.1:1\nserver = a 127.0.0.1:2\n", 3, "duplicate server name 'a'");
-	expect_error("[backend b]\nserver = a 127.0.0.1:1 backup\n", 2, "unknown option 'backup'");
+	expect_error("[backend b]\nserver = a 127.0.0.1:1 spare\n", 2, "unknown option 'spare' (known: weight=N, backup, disabled)");
 	expect_error("[listen x]\na = b\n", 2, "unknown section [listen x]");
 	expect_error("[global]\nthis line has no equals sign\n", 2, "syntax error");
 	expect_error("[frontend f]\nlisten = 127.0.0.1:1\nbackend = nope\n[backend b]\nserver = s 127.0.0.1:2\n", 3,

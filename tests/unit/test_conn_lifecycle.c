@@ -42,6 +42,7 @@ static int setup(void **state)
 		return -1;
 	io_uring_buf_ring_init(w.br);
 	w.bufmem = calloc(4, RLB_BUF_SIZE);
+	w.nbufs = 4;
 	rlb_list_init(&w.conns);
 	rlb_list_init(&w.starved);
 	rlb_list_init(&w.pinned);

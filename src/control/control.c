@@ -1,0 +1,309 @@
+/* The control thread: its loop, its state, and the one place where server
+ * state is decided and published (contract in control.h). */
+#include "control/control.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const state_names[] = {
+	[RLB_SERVER_UP] = "up",           [RLB_SERVER_DOWN] = "down",         [RLB_SERVER_DRAIN] = "drain",
+	[RLB_SERVER_DISABLED] = "disabled", [RLB_SERVER_EJECTED] = "ejected",
+};
+
+const char *rlb_server_state_name(enum rlb_server_state st)
+{
+	return (unsigned)st < sizeof(state_names) / sizeof(state_names[0]) ? state_names[st] : "?";
+}
+
+static void set_reason(struct ctl_server *cs, const char *fmt, const char *arg)
+{
+	snprintf(cs->reason, sizeof(cs->reason), fmt, arg);
+}
+
+/* Stores what workers read, then the versions they compare (release). */
+static int store(struct ctl_server *cs, enum rlb_server_state st, uint32_t weight)
+{
+	struct rlb_server *srv = cs->srv;
+
+	if (atomic_load_explicit(&srv->state, memory_order_relaxed) == (int)st &&
+	    atomic_load_explicit(&srv->weight, memory_order_relaxed) == weight)
+		return 0;
+	atomic_store_explicit(&srv->state, (int)st, memory_order_relaxed);
+	atomic_store_explicit(&srv->weight, weight, memory_order_relaxed);
+	atomic_fetch_add_explicit(&srv->version, 1, memory_order_release);
+	return 1;
+}
+
+static void log_change(struct ctl_backend *cb, struct ctl_server *cs, enum rlb_server_state st)
+{
+	rlb_log("backend %s server %s: %s -> %s (%s)", cb->be->name, cs->srv->name,
+		rlb_server_state_name(cs->shown), rlb_server_state_name(st),
+		cs->reason[0] ? cs->reason : "ejection over");
+	if (cs->shown == RLB_SERVER_EJECTED) /* back from an ejection: a fresh count */
+		atomic_store_explicit(&cs->srv->consecutive_failures, 0, memory_order_relaxed);
+	cs->shown = st;
+	cs->reason[0] = '\0';
+	if (st == RLB_SERVER_UP)
+		cs->cap_logged = 0;
+}
+
+void rlb_control_publish(struct rlb_control *ctl, struct ctl_backend *cb, uint64_t now_ms)
+{
+	struct rlb_backend *be = cb->be;
+	int primary_up = 0, any_up = 0, changed = 0;
+
+	for (size_t i = 0; i < be->num_servers; i++) {
+		struct ctl_server *cs = &cb->servers[i];
+
+		rlb_health_note(&cs->h, now_ms);
+		if (!cs->srv->backup && rlb_health_state(&cs->h, now_ms) == RLB_SERVER_UP &&
+		    cs->admin_weight > 0)
+			primary_up = 1;
+	}
+	if (cb->has_backup && primary_up != cb->primary_up)
+		rlb_log("backend %s: %s", be->name,
+			primary_up ? "a server is up again: backup servers stand by"
+				   : "no server up: backup servers take the traffic");
+	cb->primary_up = (uint8_t)primary_up;
+	for (size_t i = 0; i < be->num_servers; i++) {
+		struct ctl_server *cs = &cb->servers[i];
+		enum rlb_server_state st = rlb_health_state(&cs->h, now_ms);
+		uint32_t weight = rlb_health_weight(&cs->h, &cb->rules, cs->admin_weight, now_ms);
+
+		if (cs->srv->backup && primary_up)
+			weight = 0;
+		if (st != cs->shown)
+			log_change(cb, cs, st);
+		changed |= store(cs, st, weight);
+		any_up |= weight > 0;
+	}
+	if (!changed)
+		return;
+	if (any_up)
+		atomic_store_explicit(&be->unavailable_logged, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&be->generation, 1, memory_order_release);
+	atomic_fetch_add_explicit(&ctl->cfg->generation, 1, memory_order_release);
+}
+
+/* Passive ejection: servers whose requests failed eject_after times in a
+ * row (counted by the workers) leave for a while, unless max_ejected of the
+ * backend's servers are out already (Envoy's max_ejection_percent). */
+static void eject_failing(struct ctl_backend *cb, uint64_t now_ms)
+{
+	struct rlb_backend *be = cb->be;
+	size_t ejected = 0;
+
+	if (be->eject_after == 0)
+		return;
+	for (size_t i = 0; i < be->num_servers; i++)
+		ejected += rlb_health_state(&cb->servers[i].h, now_ms) == RLB_SERVER_EJECTED;
+	for (size_t i = 0; i < be->num_servers; i++) {
+		struct ctl_server *cs = &cb->servers[i];
+		struct rlb_server *srv = cs->srv;
+		unsigned n = atomic_load_explicit(&srv->consecutive_failures, memory_order_relaxed);
+		int last = atomic_load_explicit(&srv->last_failure, memory_order_relaxed);
+		char why[32];
+		uint32_t ms;
+
+		if (n < be->eject_after || rlb_health_state(&cs->h, now_ms) != RLB_SERVER_UP)
+			continue;
+		if ((ejected + 1) * 100 > (size_t)be->max_ejected_pct * be->num_servers) {
+			if (!cs->cap_logged)
+				rlb_log("backend %s server %s: %u failures in a row, not ejected: max_ejected = %u%% "
+					"of the servers are out already", be->name, srv->name, n, be->max_ejected_pct);
+			cs->cap_logged = 1;
+			continue;
+		}
+		ms = rlb_health_eject(&cs->h, &cb->rules, now_ms);
+		ejected++;
+		atomic_store_explicit(&srv->consecutive_failures, 0, memory_order_relaxed);
+		if (last >= 500)
+			snprintf(why, sizeof(why), "status %d", last);
+		else
+			snprintf(why, sizeof(why), "%s", last == -RLB_OUTCOME_TIMEOUT ? "timeout"
+						      : last == -RLB_OUTCOME_BAD_RESPONSE ? "bad response"
+											   : "connect failure");
+		snprintf(cs->reason, sizeof(cs->reason), "%u failures in a row, the last: %s; out for %u ms", n,
+			 why, ms);
+	}
+}
+
+/* The control loop's turn: what is due (ejections, their ends, slow-start
+ * steps) is recomputed and published. */
+static void after_turn(struct worker *w)
+{
+	struct rlb_control *ctl = w->control;
+
+	for (size_t i = 0; i < ctl->cfg->num_backends; i++) {
+		eject_failing(&ctl->backends[i], w->now_ms);
+		rlb_control_publish(ctl, &ctl->backends[i], w->now_ms);
+	}
+}
+
+void rlb_control_check_result(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs, int pass,
+			      const char *why)
+{
+	snprintf(cs->last_check, sizeof(cs->last_check), "%s: %s", pass ? "pass" : "fail", why);
+	if (rlb_health_check_result(&cs->h, &cb->rules, pass))
+		set_reason(cs, "health check: %s", why);
+	rlb_control_publish(ctl, cb, ctl->loop.now_ms);
+}
+
+void rlb_control_set_admin(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs,
+			   enum rlb_admin_state admin)
+{
+	static const char *const verbs[] = { "enabled", "drained", "disabled" };
+
+	if (cs->h.admin == admin)
+		return;
+	cs->h.admin = (uint8_t)admin;
+	set_reason(cs, "%s by admin", verbs[admin]);
+	rlb_control_publish(ctl, cb, ctl->loop.now_ms);
+}
+
+void rlb_control_set_weight(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs,
+			    uint32_t weight)
+{
+	if (cs->admin_weight != weight)
+		rlb_log("backend %s server %s: weight %u -> %u (by admin)", cb->be->name, cs->srv->name,
+			cs->admin_weight, weight);
+	cs->admin_weight = weight;
+	rlb_control_publish(ctl, cb, ctl->loop.now_ms);
+}
+
+struct ctl_backend *rlb_control_backend(struct rlb_control *ctl, const char *name, size_t len)
+{
+	for (size_t i = 0; i < ctl->cfg->num_backends; i++)
+		if (strlen(ctl->backends[i].be->name) == len && memcmp(ctl->backends[i].be->name, name, len) == 0)
+			return &ctl->backends[i];
+	return NULL;
+}
+
+struct ctl_server *rlb_control_server(struct ctl_backend *cb, const char *name, size_t len)
+{
+	for (size_t i = 0; i < cb->be->num_servers; i++)
+		if (strlen(cb->servers[i].srv->name) == len && memcmp(cb->servers[i].srv->name, name, len) == 0)
+			return &cb->servers[i];
+	return NULL;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int init_backend(struct ctl_backend *cb, struct rlb_backend *be)
+{
+	cb->be = be;
+	cb->rules = (struct rlb_health_rules){ .rise = be->health_rise, .fall = be->health_fall,
+					       .eject_after = be->eject_after, .eject_for_ms = be->eject_for_ms,
+					       .slow_start_ms = be->slow_start_ms };
+	cb->servers = calloc(be->num_servers, sizeof(*cb->servers));
+	if (cb->servers == NULL)
+		return -ENOMEM;
+	for (size_t j = 0; j < be->num_servers; j++) {
+		struct ctl_server *cs = &cb->servers[j];
+
+		cs->srv = &be->servers[j];
+		cs->admin_weight = cs->srv->weight_config;
+		rlb_health_init(&cs->h, &cb->rules, cs->srv->disabled_config);
+		cs->shown = rlb_health_state(&cs->h, 0);
+		atomic_store(&cs->srv->state, (int)cs->shown);
+		cb->has_backup |= cs->srv->backup;
+	}
+	cb->primary_up = 1; /* so "backups take the traffic" is logged if it is so at start */
+	return 0;
+}
+
+int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg)
+{
+	uint64_t t = now_ms();
+
+	memset(ctl, 0, sizeof(*ctl));
+	ctl->loop.wake_fd = -1;
+	ctl->cfg = cfg;
+	ctl->rng = t ^ (uint64_t)(uintptr_t)ctl;
+	ctl->backends = calloc(cfg->num_backends, sizeof(*ctl->backends));
+	if (ctl->backends == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->num_backends; i++) {
+		int rc = init_backend(&ctl->backends[i], &cfg->backends[i]);
+
+		if (rc < 0)
+			return rc;
+		rlb_control_publish(ctl, &ctl->backends[i], t);
+	}
+	return 0;
+}
+
+/* The control loop's per-loop state is ctl itself; checks start here, on
+ * the main thread before the loop's thread (their timers are the loop's). */
+static int loop_init(struct worker *w)
+{
+	struct rlb_control *ctl = w->control;
+
+	for (size_t i = 0; i < ctl->cfg->num_backends; i++) {
+		struct ctl_backend *cb = &ctl->backends[i];
+
+		for (size_t j = 0; cb->be->health_kind != RLB_HEALTH_NONE && j < cb->be->num_servers; j++) {
+			int rc = rlb_health_check_create(ctl, cb, &cb->servers[j]);
+
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* After the loop ended: the checks' connections are gone (closed by the
+ * drain), their timers with the loop's. */
+static void loop_fini(struct worker *w)
+{
+	struct rlb_control *ctl = w->control;
+
+	for (size_t i = 0; ctl != NULL && i < ctl->cfg->num_backends; i++)
+		for (size_t j = 0; j < ctl->backends[i].be->num_servers; j++) {
+			rlb_health_check_free(ctl->backends[i].servers[j].hc);
+			ctl->backends[i].servers[j].hc = NULL;
+		}
+}
+
+static const struct rlb_worker_hooks control_hooks = {
+	.init = loop_init,
+	.accept = rlb_admin_accept,
+	.after_turn = after_turn,
+	.fini = loop_fini,
+};
+
+int rlb_control_start(struct rlb_control *ctl)
+{
+	struct rlb_config *cfg = ctl->cfg;
+	struct rlb_listen admin = { (const struct sockaddr *)&cfg->admin, cfg->admin_len, cfg->admin_text, ctl };
+	struct rlb_loop_spec spec = { .name = "control", .listen = &admin, .nlisten = cfg->admin_len ? 1 : 0,
+				      .nbufs = 64, .max_clients = UINT32_MAX };
+
+	ctl->loop.control = ctl;
+	return rlb_worker_start(&ctl->loop, -1, cfg, &control_hooks, &spec);
+}
+
+void rlb_control_stop(struct rlb_control *ctl)
+{
+	rlb_worker_stop(&ctl->loop);
+	rlb_worker_join(&ctl->loop);
+}
+
+void rlb_control_free(struct rlb_control *ctl)
+{
+	if (ctl->loop.hooks != NULL)
+		rlb_worker_free(&ctl->loop);
+	for (size_t i = 0; ctl->backends != NULL && i < ctl->cfg->num_backends; i++)
+		free(ctl->backends[i].servers);
+	free(ctl->backends);
+	ctl->backends = NULL;
+}

@@ -1,0 +1,85 @@
+/* The control plane (Envoy's main thread): one thread with its own io_uring
+ * loop (loop.h, the same loop the workers run, with its own hooks), never on
+ * the forwarding path. It owns every server's health (health_state.h), runs
+ * the active checks (health_check.c, one per server for the whole process),
+ * ejects servers that fail in a row, serves the admin listener (admin.c), and
+ * publishes what workers must see through the servers' atomics (rules in
+ * ringlb/server.h). Everything here runs on the control thread, except
+ * rlb_control_start/stop/free, which main() calls. */
+#ifndef RINGLB_CONTROL_H
+#define RINGLB_CONTROL_H
+
+#include "control/health_state.h"
+#include "core/loop.h"
+#include "ringlb/balancer.h"
+#include "ringlb/http_parser.h"
+
+struct health_check;
+
+/* One server as the control thread keeps it. */
+struct ctl_server {
+	struct rlb_server *srv;
+	struct rlb_health h;
+	uint32_t admin_weight;        /* 0..256: the config's, then the operator's */
+	enum rlb_server_state shown;  /* the state last published and logged */
+	uint8_t cap_logged;           /* "max_ejected keeps it in" is logged for this episode */
+	struct health_check *hc;      /* NULL: no active checks */
+	char reason[160];             /* why the next state change happens, for its log line */
+	char last_check[96];          /* "pass: status 200", for GET /backends */
+};
+
+struct ctl_backend {
+	struct rlb_backend *be;
+	struct rlb_health_rules rules;
+	struct ctl_server *servers;   /* [be->num_servers] */
+	uint8_t has_backup;
+	uint8_t primary_up;           /* a non-backup server was up at the last publish */
+};
+
+struct rlb_control {
+	struct worker loop;           /* the control thread's io_uring loop */
+	struct rlb_config *cfg;
+	struct ctl_backend *backends; /* [cfg->num_backends] */
+	struct rlb_http_msg msg;      /* scratch for a head being parsed */
+	uint64_t rng;
+};
+
+/** Builds the control state from cfg and publishes every server's first
+ * state and weight, before any worker starts (main thread). Returns 0 or a
+ * negative errno. */
+int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg);
+/** Starts the control thread (admin listener, checks). 0 or a negative errno, logged. */
+int rlb_control_start(struct rlb_control *ctl);
+/** SIGTERM: no check starts after this; the thread ends. Main thread. */
+void rlb_control_stop(struct rlb_control *ctl);
+/** After the thread ended (or never started). Main thread. */
+void rlb_control_free(struct rlb_control *ctl);
+
+/** Recomputes and publishes the state and weight of every server of cb at
+ * now_ms: logs each change with its reason, bumps the generations. */
+void rlb_control_publish(struct rlb_control *ctl, struct ctl_backend *cb, uint64_t now_ms);
+/** The backend or server by name, or NULL. */
+struct ctl_backend *rlb_control_backend(struct rlb_control *ctl, const char *name, size_t len);
+struct ctl_server *rlb_control_server(struct ctl_backend *cb, const char *name, size_t len);
+/** The operator's actions (admin listener): applied and published at once. */
+void rlb_control_set_admin(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs,
+			   enum rlb_admin_state admin);
+void rlb_control_set_weight(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs,
+			    uint32_t weight);
+/** An active check of cs ended: pass or not, why ("status 503",
+ * "timeout after 1000 ms", "connection refused"). */
+void rlb_control_check_result(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs, int pass,
+			      const char *why);
+const char *rlb_server_state_name(enum rlb_server_state st);
+
+/* health_check.c */
+/** Creates cs's check and schedules its first run within one interval
+ * (spread, so checks of many servers do not fire together). */
+int rlb_health_check_create(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs);
+void rlb_health_check_free(struct health_check *hc);
+
+/* admin.c */
+/** Accepts an admin connection (the control loop's accept hook). */
+void rlb_admin_accept(struct listener *l, int fd);
+
+#endif
