@@ -1,4 +1,5 @@
 /* ringlb: command line, signals, worker start and graceful stop. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,13 @@ static void usage(FILE *f)
 		   "  -h       this help\n");
 }
 
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
 static void print_summary(const struct rlb_config *cfg)
 {
 	size_t i;
@@ -29,6 +37,20 @@ static void print_summary(const struct rlb_config *cfg)
 			fe->listen_text, fe->backend->name, fe->backend->balancer->name,
 			fe->backend->num_servers);
 	}
+	for (i = 0; i < cfg->num_backends; i++) {
+		const struct rlb_backend *be = &cfg->backends[i];
+
+		if (be->health_kind != RLB_HEALTH_NONE)
+			rlb_log("backend %s: health checks %s every %u ms (timeout %u ms, rise %u, fall %u)", be->name,
+				be->health_kind == RLB_HEALTH_TCP ? "tcp" : be->health_path, be->health_interval_ms,
+				be->health_timeout_ms, be->health_rise, be->health_fall);
+	}
+	if (cfg->admin_len)
+		rlb_log("admin listening on %s%s", cfg->admin_text,
+			cfg->admin_token[0] ? " (actions need the admin_token)"
+			: is_loopback(&cfg->admin) ? ""
+						   : "; WARNING: not loopback and no admin_token: anyone who "
+						     "reaches it can drain or disable servers");
 }
 
 /* Starts worker i: a loop listening on every frontend, with the proxy's hooks. */

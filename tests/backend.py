@@ -249,6 +249,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.seen = []  # (method, path) of every request, in arrival order
         self.health_checks = []  # the User-Agent of every /healthz request
         self.health_conns = set()  # the connections they came on
+        self.open_conns = set()
         self.released = threading.Event()  # set at server_close: stalled handlers return
         self.lock = threading.Lock()
         super().__init__(*args, **kwargs)
@@ -260,8 +261,23 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def process_request(self, request, client_address):
         with self.lock:
             self.accepted += 1
+            self.open_conns.add(request)
         request.settimeout(self.idle_timeout)
         super().process_request(request, client_address)
+
+    def kill(self):
+        """Dies as a crashed process does: the port refuses, and every
+        connection it had is reset."""
+        self.shutdown()
+        self.server_close()
+        with self.lock:
+            conns, self.open_conns = list(self.open_conns), set()
+        for c in conns:
+            try:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request, client_address):
         # A proxy that gave up on us, or a client that cut its body short (the
@@ -273,6 +289,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
         super().shutdown_request(request)
         with self.lock:
             self.closed += 1
+            self.open_conns.discard(request)
 
 
 def serve(name, port, host="127.0.0.1", delay_ms=0):

@@ -1,9 +1,10 @@
-/* The lower layer of the forwarding core: one worker per thread, each with its
+/* The lower layer of the forwarding core: one loop per thread, each with its
  * own io_uring, buffer ring, connections and timers, and the one dispatcher
- * every completion goes through. It knows sockets and bytes, never HTTP:
- * what a connection means is in its kind's table (struct conn_ops), and what
- * an accepted socket becomes is the hooks' business (struct rlb_worker_hooks).
- * Nothing here is shared between workers.
+ * every completion goes through. The forwarding workers run it, and so does
+ * the control thread, with other hooks (struct worker names both). It knows
+ * sockets and bytes, never HTTP: what a connection means is in its kind's
+ * table (struct conn_ops), and what an accepted socket becomes is the hooks'
+ * business (struct rlb_worker_hooks). Nothing here is shared between loops.
  *
  * Lifetime rules (after liburing's examples/proxy.c):
  *  - every SQE that names a conn counts in conn->inflight; a conn's memory is
@@ -80,10 +81,10 @@ struct inq {
 	uint32_t head, cnt, cap;
 };
 
-/* What a kind of connection (client, upstream, and later health check and
- * admin) does with its events. The dispatcher and the timers call through
- * this table only, so adding a kind touches no switch in the loop. Every
- * hook runs on the conn's worker thread. */
+/* What a kind of connection (client and upstream on the workers; health
+ * check and admin on the control thread) does with its events. The
+ * dispatcher and the timers call through this table only, so adding a kind
+ * touches no switch in the loop. Every hook runs on the conn's loop thread. */
 struct conn_ops {
 	const char *name;
 	/** Required. A recv or send completion was applied to c (by conn.c) and

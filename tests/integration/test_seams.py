@@ -174,11 +174,24 @@ def test_error_answer_ends_session_while_upload_send_is_in_flight():
         assert time.monotonic() - t0 < 3.0, "the drain waited for a finished session"
 
 
+def distinct_ports(n):
+    """n free ports, all different (free_port() one after the other may give
+    the same port twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def test_timers_work_with_many_distinct_timeouts():
     """Timers were kept in 32 lists, one per timeout value: the 33rd distinct
     value armed nothing, so no 408 and no idle close on that frontend."""
     be = Backends(1)
-    ports = [free_port() for _ in range(40)]
+    ports = distinct_ports(40)
     text = config(be.lines()).replace("listen = 127.0.0.1:@PORT@", "listen = 127.0.0.1:@PORT@\ntimeout_client = 200ms")
     for i, p in enumerate(ports):
         text += ("\n[frontend f%d]\nlisten = 127.0.0.1:%d\nbackend = app\ntimeout_client = %dms\n" % (i, p, 210 + i))

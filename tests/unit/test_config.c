@@ -131,6 +131,69 @@ static void test_errors_name_file_line_key(void **state)
 
 #define FE "[frontend f]\nlisten = 127.0.0.1:1\nbackend = b\n[backend b]\nserver = s 127.0.0.1:2\n"
 
+/* Health checks, ejection, retries and the admin listener (issue #7). */
+static void test_health_and_admin_keys(void **state)
+{
+	struct rlb_config cfg;
+	struct rlb_backend *be;
+
+	(void)state;
+	assert_int_equal(load("[global]\nadmin = 9900\nadmin_token = abcdefgh12\n" FE
+			      "health_check = /healthz?full=1\nhealth_interval = 500ms\nhealth_timeout = 200ms\n"
+			      "health_rise = 3\nhealth_fall = 4\nhealth_expect = 200\nhealth_host = app.internal\n"
+			      "eject_after = 0\neject_for = 2s\nmax_ejected = 25%\nslow_start = 10s\n"
+			      "retry_on = 503, connect-failure,reset\nretry_budget = 0%\n"
+			      "server = spare 127.0.0.1:3 backup\nserver = old 127.0.0.1:4 weight=0 disabled\n", &cfg), 0);
+	assert_string_equal(cfg.admin_text, "127.0.0.1:9900");
+	assert_string_equal(cfg.admin_token, "abcdefgh12");
+	be = &cfg.backends[0];
+	assert_int_equal(be->health_kind, RLB_HEALTH_HTTP);
+	assert_string_equal(be->health_path, "/healthz?full=1");
+	assert_int_equal(be->health_interval_ms, 500);
+	assert_int_equal(be->health_timeout_ms, 200);
+	assert_int_equal(be->health_rise, 3);
+	assert_int_equal(be->health_fall, 4);
+	assert_int_equal(be->health_expect_lo, 200);
+	assert_int_equal(be->health_expect_hi, 200);
+	assert_string_equal(be->health_host, "app.internal");
+	assert_int_equal(be->eject_after, 0);
+	assert_int_equal(be->eject_for_ms, 2000);
+	assert_int_equal(be->max_ejected_pct, 25);
+	assert_int_equal(be->slow_start_ms, 10000);
+	assert_int_equal(be->retry_on, RLB_RETRY_503 | RLB_RETRY_CONNECT | RLB_RETRY_RESET);
+	assert_int_equal(be->retry_budget_pct, 0);
+	assert_true(be->servers[1].backup && !be->servers[1].disabled_config);
+	assert_true(be->servers[2].disabled_config && be->servers[2].weight_config == 0);
+	assert_non_null(strstr(be->unavailable, "Retry-After: 1\r\n")); /* the 500 ms interval, rounded up */
+	rlb_config_free(&cfg);
+	/* Defaults: no checks, passive ejection on, connect failures retried. */
+	assert_int_equal(load(FE, &cfg), 0);
+	be = &cfg.backends[0];
+	assert_int_equal(be->health_kind, RLB_HEALTH_NONE);
+	assert_int_equal(be->eject_after, 5);
+	assert_int_equal(be->retry_on, RLB_RETRY_CONNECT);
+	assert_int_equal(cfg.admin_len, 0);
+	assert_non_null(strstr(be->unavailable, "Retry-After: 10\r\n")); /* eject_for */
+	rlb_config_free(&cfg);
+	assert_int_equal(load(FE "health_check = tcp\n", &cfg), 0);
+	assert_int_equal(cfg.backends[0].health_kind, RLB_HEALTH_TCP);
+	rlb_config_free(&cfg);
+
+	expect_error(FE "health_check = healthz\n", 6, "health_check: expected a path starting with '/'");
+	expect_error(FE "health_interval = 50ms\n", 6, "health_interval: expected a duration of at least 100ms");
+	expect_error(FE "health_timeout = 0\n", 6, "health_timeout: expected a duration of at least 100ms");
+	expect_error(FE "health_rise = 0\n", 6, "health_rise: expected a whole number from 1 to 100");
+	expect_error(FE "health_expect = 99\n", 6, "health_expect: expected a status or a range");
+	expect_error(FE "health_expect = 400-200\n", 6, "health_expect: expected a status or a range");
+	expect_error(FE "health_expect = 2xx\n", 6, "health_expect: expected a status or a range");
+	expect_error(FE "max_ejected = 150%\n", 6, "max_ejected: expected a percentage from 0% to 100%");
+	expect_error(FE "retry_budget = 20\n", 6, "retry_budget: expected a percentage");
+	expect_error(FE "retry_on = 500\n", 6, "retry_on: unknown condition '500'");
+	expect_error(FE "eject_for = 10\n", 6, "eject_for: expected a duration of at least 100ms");
+	expect_error("[global]\nadmin = localhost:9900\n", 2, "admin: invalid address 'localhost:9900'");
+	expect_error("[global]\nadmin_token = short\n", 2, "admin_token: expected 8 to 127 characters");
+}
+
 static void test_module_keys(void **state)
 {
 	struct rlb_config cfg;
@@ -192,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_file_line_key),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_module_keys),
+		cmocka_unit_test(test_health_and_admin_keys),
 		cmocka_unit_test(test_durations_and_addresses),
 	};
 
