@@ -104,9 +104,11 @@ static int run(struct rlb_config *cfg)
 		workers[i].wake_fd = -1;
 	/* The control thread first: once the workers accept, clients may take
 	 * every descriptor, and it needs a few of its own. */
-	if ((rc = rlb_control_start(&ctl)) < 0)
+	rc = rlb_control_needed(cfg) ? rlb_control_start(&ctl) : -ENOENT;
+	if (rc < 0 && rc != -ENOENT)
 		rlb_log("control thread failed to start: %s", strerror(-rc));
 	control_started = rc == 0;
+	rc = rc == -ENOENT ? 0 : rc;
 	for (i = 0; rc == 0 && i < cfg->workers; i++, started++) {
 		rc = start_worker(&workers[i], i, cfg, listen);
 		if (rc < 0) {

@@ -63,7 +63,7 @@ struct rlb_server {
 	atomic_uint version;       /* shared: bumped after each change of state or weight */
 	atomic_uint_fast64_t active_requests; /* shared: requests in flight on all workers */
 	atomic_uint_fast64_t total_requests;  /* shared */
-	atomic_uint_fast64_t failures;        /* shared: connect failures, timeouts, bad responses */
+	atomic_uint_fast64_t failures;        /* shared: connect failures, timeouts, bad responses, 5xx */
 	/* shared: connect failures, timeouts and 5xx in a row, over all workers
 	 * (any success resets it): passive ejection's count. */
 	atomic_uint consecutive_failures;

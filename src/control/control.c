@@ -281,6 +281,14 @@ static const struct rlb_worker_hooks control_hooks = {
 	.fini = loop_fini,
 };
 
+int rlb_control_needed(const struct rlb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->num_backends; i++)
+		if (cfg->backends[i].health_kind != RLB_HEALTH_NONE || cfg->backends[i].eject_after > 0)
+			return 1;
+	return cfg->admin_len > 0;
+}
+
 int rlb_control_start(struct rlb_control *ctl)
 {
 	struct rlb_config *cfg = ctl->cfg;

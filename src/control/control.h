@@ -48,6 +48,9 @@ struct rlb_control {
  * state and weight, before any worker starts (main thread). Returns 0 or a
  * negative errno. */
 int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg);
+/** Whether the config gives the control thread anything to do: an admin
+ * listener, health checks, or passive ejection. Without, no thread starts. */
+int rlb_control_needed(const struct rlb_config *cfg);
 /** Starts the control thread (admin listener, checks). 0 or a negative errno, logged. */
 int rlb_control_start(struct rlb_control *ctl);
 /** SIGTERM: no check starts after this; the thread ends. Main thread. */
