@@ -190,7 +190,7 @@ static int open_section(struct loader *ld, const char *section)
 		be->pool_idle_timeout_ms = 10000;
 		be->pool_max_idle = 64;
 		be->retries = 2;
-		be->retry_on = RLB_RETRY_CONNECT;
+		be->retry_on = RLB_RETRY_CONNECT | RLB_RETRY_RESET; /* nginx's "error": what a dead server causes */
 		be->retry_budget_pct = 20;
 		be->health_expect_lo = 200;
 		be->health_expect_hi = 399;
@@ -268,6 +268,7 @@ static void set_admin(struct loader *ld, const char *value)
 		snprintf(cfg->admin_text, sizeof(cfg->admin_text), "%s", value);
 	if (rlb_parse_addr(cfg->admin_text, &cfg->admin, &cfg->admin_len) < 0)
 		error_at(ld, "admin: invalid address '%s' (expected IP:PORT or a port)", value);
+	cfg->admin_line = ld->line;
 }
 
 static int global_key(struct loader *ld, const char *key, const char *value)
@@ -493,6 +494,10 @@ static void set_retry_on(struct loader *ld, struct rlb_backend *be, const char *
 	char buf[128], *save = NULL, *tok;
 
 	be->retry_on = 0;
+	if (strspn(value, ", \t") == strlen(value)) {
+		error_at(ld, "retry_on: expected conditions (connect-failure, 502, 503, 504, reset) or none");
+		return;
+	}
 	snprintf(buf, sizeof(buf), "%s", value);
 	for (tok = strtok_r(buf, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
 		size_t i;
@@ -711,6 +716,10 @@ static void check_whole(struct loader *ld)
 				error_at(ld, "duplicate [frontend %s]", fe->name);
 		if (!ld->failed && fe->listen_len)
 			check_listen_unique(ld, i);
+		if (!ld->failed && cfg->admin_len && same_addr(&cfg->admin, &fe->listen)) {
+			ld->line = cfg->admin_line;
+			error_at(ld, "admin: %s already used by [frontend %s]", cfg->admin_text, fe->name);
+		}
 	}
 	for (i = 0; i < cfg->num_backends && !ld->failed; i++) {
 		struct rlb_backend *be = &cfg->backends[i];

@@ -102,8 +102,10 @@ static int run(struct rlb_config *cfg)
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < cfg->workers; i++)
 		workers[i].wake_fd = -1;
-	/* The control thread first: once the workers accept, clients may take
-	 * every descriptor, and it needs a few of its own. */
+	/* The control thread first: its start needs a few descriptors (its
+	 * ring, eventfd, admin listener), and once the workers accept, clients
+	 * may take every one. (Later, its checks may still find none left:
+	 * then they give no verdict, see health_check.c.) */
 	rc = rlb_control_needed(cfg) ? rlb_control_start(&ctl) : -ENOENT;
 	if (rc < 0 && rc != -ENOENT)
 		rlb_log("control thread failed to start: %s", strerror(-rc));

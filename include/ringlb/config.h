@@ -40,6 +40,7 @@ struct rlb_config {
 	struct sockaddr_storage admin;
 	socklen_t admin_len;
 	char admin_text[64];
+	int admin_line;
 	char admin_token[128];       /* "": actions need no token */
 	atomic_uint generation;      /* shared: bumped after any server changed (ringlb/server.h) */
 };

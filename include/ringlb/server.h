@@ -72,8 +72,9 @@ struct rlb_server {
 
 enum rlb_health_kind { RLB_HEALTH_NONE = 0, RLB_HEALTH_TCP, RLB_HEALTH_HTTP };
 
-/* What a request may be retried on, besides a failed connect (always). A
- * retry never resends a non-idempotent request once a byte of it was sent. */
+/* What a request may be retried on. A failed connect always is (it reached
+ * no server); the rest only for an idempotent request without a body, all
+ * of which was sent. */
 enum {
 	RLB_RETRY_CONNECT = 1u << 0,
 	RLB_RETRY_502 = 1u << 1,

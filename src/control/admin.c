@@ -16,7 +16,7 @@
 
 #include "control/control.h"
 
-#define ADMIN_IDLE_MS 30000
+#define ADMIN_REQUEST_MS 10000 /* a whole request (idle time included), a fixed deadline: no slowloris */
 #define ADMIN_BODY_MAX 1024
 #define ADMIN_HEAD_MAX 8192
 
@@ -26,6 +26,7 @@ struct admin_conn {
 	uint8_t reading_body : 1;
 	uint8_t close_after : 1; /* the client asked for it, or the request was bad */
 	uint8_t authorized : 1;  /* the request carried the right token (or none is needed) */
+	uint8_t head_only : 1;   /* HEAD: the answer has no body */
 	char method[8];
 	char path[256];
 	char body[ADMIN_BODY_MAX + 1];
@@ -77,7 +78,7 @@ static void respond(struct admin_conn *a, int status, const char *reason, const 
 	       "Cache-Control: no-store\r\n%s%s\r\n",
 	    status, reason, body->len, extra_headers ? extra_headers : "",
 	    a->close_after ? "Connection: close\r\n" : "");
-	if (body->len)
+	if (body->len && !a->head_only)
 		rlb_buf_append(r, body->data, body->len);
 	rlb_conn_send_add(&a->c, r->data, r->len);
 	rlb_conn_send_submit(&a->c);
@@ -295,12 +296,18 @@ static int read_head(struct admin_conn *a)
 	if (n == -EAGAIN)
 		return 0;
 	if (n < 0) {
+		int status = m->error_status ? m->error_status : 400;
+
 		a->close_after = 1;
-		respond_error(a, m->error_status ? m->error_status : 400, "Bad Request", NULL,
-			      m->error ? m->error : "bad request");
+		a->head_only = 0;
+		respond_error(a, status, status == 414 ? "URI Too Long" : status == 431 ? "Request Header Fields Too Large"
+				   : status == 501 ? "Not Implemented" : status == 505 ? "HTTP Version Not Supported"
+									: "Bad Request",
+			      NULL, m->error ? m->error : "bad request");
 		return -1;
 	}
 	snprintf(a->method, sizeof(a->method), "%.*s", (int)m->method_len, m->method);
+	a->head_only = strcmp(a->method, "HEAD") == 0;
 	snprintf(a->path, sizeof(a->path), "%.*s", (int)m->target_len, m->target);
 	a->authorized = (uint8_t)authorized(a->ctl, m);
 	a->close_after = m->minor_version == 0 ? !(m->flags & RLB_HTTP_CONN_KEEPALIVE)
@@ -338,8 +345,9 @@ static void serve(struct admin_conn *a)
 		rlb_conn_close(c);
 		return;
 	}
+	if (a->resp.len || !rlb_timer_armed(&c->timer)) /* a new request may start: its deadline */
+		rlb_conn_arm_timer(c, ADMIN_REQUEST_MS);
 	a->resp.len = 0;
-	rlb_conn_arm_timer(c, ADMIN_IDLE_MS);
 	if (!a->reading_body && read_head(a) <= 0) {
 		if (c->eof && !c->send_busy)
 			rlb_conn_close(c);
@@ -352,6 +360,7 @@ static void serve(struct admin_conn *a)
 		return;
 	}
 	a->reading_body = 0;
+	rlb_conn_arm_timer(c, ADMIN_REQUEST_MS); /* for sending the answer; the next request gets its own */
 	route(a);
 }
 
@@ -363,10 +372,13 @@ static void on_timeout(struct conn *c)
 static void destroy(struct conn *c)
 {
 	struct admin_conn *a = (struct admin_conn *)c;
+	struct worker *w = c->w;
 
 	rlb_conn_release(c);
 	rlb_buf_free(&a->resp);
 	free(a);
+	w->nclients--;
+	rlb_worker_client_gone(w);
 }
 
 static const struct conn_ops admin_conn_ops = {
@@ -387,8 +399,9 @@ void rlb_admin_accept(struct listener *l, int fd)
 		return;
 	}
 	rlb_conn_init(&a->c, l->w, fd, &admin_conn_ops);
+	l->w->nclients++; /* the loop pauses accepting at RLB_ADMIN_CONNS_MAX */
 	a->ctl = l->at.owner;
 	a->c.readable = 1;
 	rlb_conn_arm_recv(&a->c);
-	rlb_conn_arm_timer(&a->c, ADMIN_IDLE_MS);
+	rlb_conn_arm_timer(&a->c, ADMIN_REQUEST_MS);
 }

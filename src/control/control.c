@@ -88,18 +88,30 @@ void rlb_control_publish(struct rlb_control *ctl, struct ctl_backend *cb, uint64
 	atomic_fetch_add_explicit(&ctl->cfg->generation, 1, memory_order_release);
 }
 
+/* Whether cs counts in the share max_ejected protects: a normal server the
+ * operator lets serve (not a backup, not drained or disabled, weight > 0). */
+static int in_pool(const struct ctl_server *cs)
+{
+	return !cs->srv->backup && cs->h.admin == RLB_ADMIN_ENABLED && cs->admin_weight > 0;
+}
+
 /* Passive ejection: servers whose requests failed eject_after times in a
- * row (counted by the workers) leave for a while, unless max_ejected of the
- * backend's servers are out already (Envoy's max_ejection_percent). */
+ * row (counted by the workers) leave for a while, unless that would leave
+ * out (ejected or down) more than max_ejected of the servers that may serve
+ * (Envoy's max_ejection_percent), so at least the rest keep serving. */
 static void eject_failing(struct ctl_backend *cb, uint64_t now_ms)
 {
 	struct rlb_backend *be = cb->be;
-	size_t ejected = 0;
+	size_t out = 0, pool = 0;
 
 	if (be->eject_after == 0)
 		return;
-	for (size_t i = 0; i < be->num_servers; i++)
-		ejected += rlb_health_state(&cb->servers[i].h, now_ms) == RLB_SERVER_EJECTED;
+	for (size_t i = 0; i < be->num_servers; i++) {
+		enum rlb_server_state st = rlb_health_state(&cb->servers[i].h, now_ms);
+
+		pool += in_pool(&cb->servers[i]);
+		out += in_pool(&cb->servers[i]) && (st == RLB_SERVER_EJECTED || st == RLB_SERVER_DOWN);
+	}
 	for (size_t i = 0; i < be->num_servers; i++) {
 		struct ctl_server *cs = &cb->servers[i];
 		struct rlb_server *srv = cs->srv;
@@ -110,7 +122,7 @@ static void eject_failing(struct ctl_backend *cb, uint64_t now_ms)
 
 		if (n < be->eject_after || rlb_health_state(&cs->h, now_ms) != RLB_SERVER_UP)
 			continue;
-		if ((ejected + 1) * 100 > (size_t)be->max_ejected_pct * be->num_servers) {
+		if (in_pool(cs) && (out + 1) * 100 > (size_t)be->max_ejected_pct * pool) {
 			if (!cs->cap_logged)
 				rlb_log("backend %s server %s: %u failures in a row, not ejected: max_ejected = %u%% "
 					"of the servers are out already", be->name, srv->name, n, be->max_ejected_pct);
@@ -118,7 +130,7 @@ static void eject_failing(struct ctl_backend *cb, uint64_t now_ms)
 			continue;
 		}
 		ms = rlb_health_eject(&cs->h, &cb->rules, now_ms);
-		ejected++;
+		out += in_pool(cs);
 		atomic_store_explicit(&srv->consecutive_failures, 0, memory_order_relaxed);
 		if (last >= 500)
 			snprintf(why, sizeof(why), "status %d", last);
@@ -294,7 +306,7 @@ int rlb_control_start(struct rlb_control *ctl)
 	struct rlb_config *cfg = ctl->cfg;
 	struct rlb_listen admin = { (const struct sockaddr *)&cfg->admin, cfg->admin_len, cfg->admin_text, ctl };
 	struct rlb_loop_spec spec = { .name = "control", .listen = &admin, .nlisten = cfg->admin_len ? 1 : 0,
-				      .nbufs = 64, .max_clients = UINT32_MAX };
+				      .nbufs = 64, .max_clients = RLB_ADMIN_CONNS_MAX };
 
 	ctl->loop.control = ctl;
 	return rlb_worker_start(&ctl->loop, -1, cfg, &control_hooks, &spec);

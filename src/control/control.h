@@ -82,6 +82,7 @@ int rlb_health_check_create(struct rlb_control *ctl, struct ctl_backend *cb, str
 void rlb_health_check_free(struct health_check *hc);
 
 /* admin.c */
+#define RLB_ADMIN_CONNS_MAX 64 /* admin connections at once; accepting pauses there */
 /** Accepts an admin connection (the control loop's accept hook). */
 void rlb_admin_accept(struct listener *l, int fd);
 

@@ -86,13 +86,27 @@ static void finish(struct health_check *hc, int pass, int keep, const char *why)
 		schedule(hc, jittered(hc));
 }
 
+/* Out of descriptors or memory here says nothing of the server: no verdict,
+ * so a busy ringlb does not mark every healthy server down. */
+static int local_error(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 static void fail_errno(struct health_check *hc, int err)
 {
-	char why[64];
+	char why[80];
 
 	snprintf(why, sizeof(why), "%s", strerror(err));
 	why[0] = (char)(why[0] >= 'A' && why[0] <= 'Z' ? why[0] - 'A' + 'a' : why[0]); /* "connection refused" */
-	finish(hc, 0, 0, why);
+	if (!local_error(err)) {
+		finish(hc, 0, 0, why);
+		return;
+	}
+	release_conn(hc, 0);
+	snprintf(hc->cs->last_check, sizeof(hc->cs->last_check), "skipped: %.60s (here, not the server)", why);
+	if (!hc->ctl->loop.stopping)
+		schedule(hc, jittered(hc));
 }
 
 static void send_request(struct health_check *hc)

@@ -36,9 +36,12 @@ static void note_outcome(struct rlb_server *srv, enum rlb_outcome outcome, int s
 
 	if (outcome == RLB_OUTCOME_ABORTED)
 		return;
-	if (!failed) {
-		if (atomic_load_explicit(&srv->consecutive_failures, memory_order_relaxed) != 0) /* spare the line */
+	if (!failed) { /* (loads first, to spare the shared lines a write) */
+		if (atomic_load_explicit(&srv->consecutive_failures, memory_order_relaxed) != 0)
 			atomic_store_explicit(&srv->consecutive_failures, 0, memory_order_relaxed);
+		/* A server answered: an episode of "no server available" is over. */
+		if (atomic_load_explicit(&srv->backend->unavailable_logged, memory_order_relaxed))
+			atomic_store_explicit(&srv->backend->unavailable_logged, 0, memory_order_relaxed);
 		return;
 	}
 	atomic_fetch_add_explicit(&srv->failures, 1, memory_order_relaxed);
@@ -178,12 +181,16 @@ static int budget_spend(struct session *s)
 	return 1;
 }
 
-/* Whether this request may go to one more server for reason why. */
+/* Whether this request may go to one more server for reason why. A failed
+ * connect always may (the request reached no server; `retries = 0` is how
+ * to stop it); the rest as retry_on says, within the budget. */
 static int may_retry(struct session *s, uint32_t why)
 {
 	const struct rlb_backend *be = s->fe->backend;
 
-	return (be->retry_on & why) && s->tries < be->retries && (why == RLB_RETRY_CONNECT || budget_spend(s));
+	if (s->tries >= be->retries)
+		return 0;
+	return why == RLB_RETRY_CONNECT || ((be->retry_on & why) && budget_spend(s));
 }
 
 /* Picks a server not tried yet and attaches a connection to it; answers 503
@@ -200,8 +207,8 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 		struct upstream *u;
 
 		if (srv == NULL) {
-			/* Once per episode, on whichever worker meets it first; the
-			 * control thread starts a new one when a server comes up. */
+			/* Once per episode, on whichever worker meets it first; it
+			 * ends when a server answers (note_outcome) or comes up. */
 			if (!atomic_exchange_explicit(&s->fe->backend->unavailable_logged, 1, memory_order_relaxed))
 				rlb_log("backend %s: no server available (down, drained, disabled, ejected or failed); "
 					"answering 503 until one is back", s->fe->backend->name);

@@ -307,3 +307,130 @@ def test_consistent_hash_moves_a_down_servers_keys_and_brings_them_back():
     finally:
         lb.close()
         be.stop()
+
+
+# Found by the fresh-eyes review of issue #7; each failed before its fix.
+
+def test_out_of_descriptors_here_is_no_verdict_on_the_servers():
+    """socket() failing with EMFILE in a check marked every healthy server
+    down: a busy ringlb, not the servers, was out of something."""
+    from test_limits import LimitedRinglb
+    be = Backends(2)
+    lb = LimitedRinglb(config(be.lines(), backend_extra="health_check = tcp\nhealth_interval = 200ms\n"
+                              "health_fall = 1\n"), nofile=64)
+    hogs = []
+    try:
+        for _ in range(80):  # more than the descriptors ringlb has
+            hogs.append(socket.create_connection(("127.0.0.1", lb.port)))
+        wait_for(lambda: "Too many open files" in lb.output(), what="descriptors to run out")
+        t0 = time.monotonic()
+        wait_for(lambda: time.monotonic() - t0 > 0.6, what="three check intervals")
+        assert "-> down" not in lb.output(), lb.output()
+    finally:
+        for h in hogs:
+            h.close()
+        lb.close()
+        be.stop()
+
+
+def test_max_ejected_counts_only_servers_that_may_serve():
+    """Disabled servers counted in the share max_ejected protects, so both
+    live servers could be ejected: a full outage."""
+    be = Backends(2)
+    lines = be.lines() + [("old1", free_port(), " disabled"), ("old2", free_port(), " disabled")]
+    lb = started(be, "eject_after = 3\neject_for = 10s\nretries = 0\n", servers=lines)
+    try:
+        for s in be.servers:
+            s.fail_status = 500
+        for _ in range(30):
+            get(lb.port)
+        wait_for(lambda: "not ejected: max_ejected" in lb.output(), what="the cap to hold")
+        assert lb.output().count("-> ejected") == 1
+    finally:
+        lb.close()
+        be.stop()
+
+
+def test_a_failed_connect_is_retried_whatever_retry_on_says():
+    """retry_on = 503 (without connect-failure) stopped retrying refused
+    connects, which reach no server and are always safe to retry."""
+    be = Backends(1)
+    lines = be.lines() + [("dead", free_port(), "")]
+    lb = started(be, "retry_on = 503\neject_after = 0\n", servers=lines)
+    try:
+        assert [get(lb.port)[0] for _ in range(10)] == [200] * 10
+    finally:
+        lb.close()
+        be.stop()
+
+
+def test_admin_head_has_no_body_and_errors_have_their_reason():
+    be = Backends(1)
+    aport = free_port()
+    lb = started(be, global_extra="admin = %d" % aport)
+    try:
+        c = Client(aport)
+        c.send(b"HEAD /backends HTTP/1.1\r\nHost: a\r\n\r\nGET /backends HTTP/1.1\r\nHost: a\r\n\r\n")
+        status, h, body = c.response(head_request=True)
+        assert status == 200 and int(h["content-length"]) > 0 and body == b""
+        status, h, body = c.response()
+        assert status == 200 and json.loads(body)["backends"][0]["name"] == "app"
+        c = Client(aport)
+        c.send(b"GET /" + b"x" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+        c.send(b"")
+        raw = c.sock.recv(200)
+        assert raw.startswith(b"HTTP/1.1 414 URI Too Long\r\n"), raw
+    finally:
+        lb.close()
+        be.stop()
+
+
+def test_admin_connections_are_capped():
+    """The admin listener accepted without limit: idle connections could
+    take every descriptor of the process."""
+    be = Backends(1)
+    aport = free_port()
+    lb = started(be, global_extra="admin = %d" % aport)
+    try:
+        idle = [socket.create_connection(("127.0.0.1", aport)) for _ in range(64)]
+        wait_for(lambda: admin_answers(aport, 0.2) is False, what="accepting to pause")
+        idle.pop().close()
+        assert admin_answers(aport, 5) is True
+        for s in idle:
+            s.close()
+    finally:
+        lb.close()
+        be.stop()
+
+
+def admin_answers(port, timeout):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(timeout)
+    try:
+        s.sendall(b"GET /backends HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        return s.recv(16).startswith(b"HTTP/1.1 200")
+    except socket.timeout:
+        return False
+    finally:
+        s.close()
+
+
+def test_no_server_available_is_logged_once_per_episode():
+    """The line was logged again only after a server state change, so a
+    second outage of a backend without checks went unlogged."""
+    be = Backends(1)
+    lb = started(be, "eject_after = 0\n")
+    try:
+        port = be.port(0)
+        be.servers[0].kill()
+        assert get(lb.port)[0] == 503 and get(lb.port)[0] == 503
+        assert lb.output().count("no server available") == 1
+        be.servers[0] = srv = __import__("backend").serve("s1", port)
+        __import__("threading").Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        wait_for(lambda: get(lb.port)[0] == 200, what="s1 back")
+        srv.kill()
+        assert get(lb.port)[0] == 503
+        assert lb.output().count("no server available") == 2
+    finally:
+        lb.close()
+        be.stop()

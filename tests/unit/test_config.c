@@ -171,7 +171,7 @@ static void test_health_and_admin_keys(void **state)
 	be = &cfg.backends[0];
 	assert_int_equal(be->health_kind, RLB_HEALTH_NONE);
 	assert_int_equal(be->eject_after, 5);
-	assert_int_equal(be->retry_on, RLB_RETRY_CONNECT);
+	assert_int_equal(be->retry_on, RLB_RETRY_CONNECT | RLB_RETRY_RESET);
 	assert_int_equal(cfg.admin_len, 0);
 	assert_non_null(strstr(be->unavailable, "Retry-After: 10\r\n")); /* eject_for */
 	rlb_config_free(&cfg);
@@ -189,6 +189,8 @@ static void test_health_and_admin_keys(void **state)
 	expect_error(FE "max_ejected = 150%\n", 6, "max_ejected: expected a percentage from 0% to 100%");
 	expect_error(FE "retry_budget = 20\n", 6, "retry_budget: expected a percentage");
 	expect_error(FE "retry_on = 500\n", 6, "retry_on: unknown condition '500'");
+	expect_error(FE "retry_on = ,\n", 6, "retry_on: expected conditions");
+	expect_error("[global]\nadmin = 127.0.0.1:1\n" FE, 1 + 1, "admin: 127.0.0.1:1 already used by [frontend f]");
 	expect_error(FE "eject_for = 10\n", 6, "eject_for: expected a duration of at least 100ms");
 	expect_error("[global]\nadmin = localhost:9900\n", 2, "admin: invalid address 'localhost:9900'");
 	expect_error("[global]\nadmin_token = short\n", 2, "admin_token: expected 8 to 127 characters");

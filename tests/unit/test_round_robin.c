@@ -133,6 +133,43 @@ static void test_huge_total_weight_steps_per_pick(void **state)
 	b->ops->destroy(b);
 }
 
+uint32_t rlb_round_robin_cycle_len(const struct rlb_balancer *b);
+uint32_t rlb_round_robin_builds(const struct rlb_balancer *b);
+
+/* Server changes rebuilt the whole cycle once per changed server, on every
+ * worker, at a cost of servers x total weight: 256 servers of weights up to
+ * 256 (x RLB_WEIGHT_SCALE) froze a worker for hundreds of milliseconds on
+ * each admin action (fresh-eyes review of issue #7). Now a change marks the
+ * cycle stale, the next pick builds it once, and a build that would cost
+ * too much gives way to per-pick steps. */
+static void test_server_changes_rebuild_once_and_cheaply(void **state)
+{
+	static uint32_t w[256];
+	struct rlb_balancer *b;
+	uint32_t builds;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 256; i++)
+		w[i] = (uint32_t)(i + 1) * RLB_WEIGHT_SCALE;
+	b = make(w, 256);
+	assert_int_equal(rlb_round_robin_cycle_len(b), 0); /* 256 x 32896 steps: too many to precompute */
+	builds = rlb_round_robin_builds(b);
+	for (i = 0; i < 256; i++)
+		b->ops->server_changed(b, &servers[i]);
+	assert_int_equal(rlb_round_robin_builds(b), builds); /* nothing built in server_changed */
+	assert_true(pick(b) != '-');
+	pick(b);
+	assert_int_equal(rlb_round_robin_builds(b), builds + 1); /* once, at the first pick */
+	b->ops->destroy(b);
+	/* Weights with a common divisor (RLB_WEIGHT_SCALE) make the cycle no longer. */
+	for (i = 0; i < 3; i++)
+		w[i] = 5 * RLB_WEIGHT_SCALE;
+	b = make(w, 3);
+	assert_int_equal(rlb_round_robin_cycle_len(b), 3);
+	b->ops->destroy(b);
+}
+
 static void test_registry_validates(void **state)
 {
 	struct rlb_balancer_ops ops = *rlb_balancer_find("round_robin");
@@ -153,6 +190,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nginx_sequence),
+		cmocka_unit_test(test_server_changes_rebuild_once_and_cheaply),
 		cmocka_unit_test(test_every_window_gives_exact_weights),
 		cmocka_unit_test(test_equal_weights_interleave),
 		cmocka_unit_test(test_skips_down_avoided_and_zero_weight),

@@ -9,6 +9,13 @@ nothing is flagged; such observations go to notes at most.
 import re
 from dataclasses import dataclass, field
 
+from proxy_process import RETRIES
+
+# An idempotent request may reach servers once, once more on a fresh
+# connection when its pooled one was dead, and once per retry after a
+# reset (retry_on's default); a non-idempotent one only once.
+MAX_RECEIPTS = 2 + RETRIES
+
 import variants
 
 # What ringlb itself may answer (README); all of them end the connection.
@@ -297,7 +304,7 @@ def check_servers(records, registry, views, iter_has_corpus, fails, notes):
                 fails.append(Failure("replayed-non-idempotent", c, "%s %s reached a server %d times"
                                      % (req.method.decode("latin-1"), rec.rid, n),
                                      receipts_evidence(by_rid[rec.rid], req)))
-            elif n > 2:
+            elif n > MAX_RECEIPTS:
                 fails.append(Failure("replayed-too-often", c, "%s reached a server %d times" % (rec.rid, n),
                                      receipts_evidence(by_rid[rec.rid], req)))
         if rec.status != "complete" or req.kind == "corpus":

@@ -12,6 +12,7 @@ TIMEOUT_CLIENT = 2.0
 TIMEOUT_SERVER = 1.0
 TIMEOUT_LINGER = 0.3
 POOL_IDLE = 1.0
+RETRIES = 2
 
 CONFIG = """\
 [global]
@@ -28,7 +29,7 @@ timeout_linger = {tl}ms
 balance = round_robin
 timeout_connect = 1s
 timeout_server = {ts}ms
-retries = 2
+retries = {retries}
 pool_idle_timeout = {pi}ms
 {servers}
 """
@@ -54,7 +55,8 @@ class Proxy:
         fd, self.config = tempfile.mkstemp(prefix="fuzz-proxy-", suffix=".ini")
         with os.fdopen(fd, "w") as f:
             f.write(CONFIG.format(port=self.port, tc=int(TIMEOUT_CLIENT * 1000), tl=int(TIMEOUT_LINGER * 1000),
-                                  ts=int(TIMEOUT_SERVER * 1000), pi=int(POOL_IDLE * 1000), servers=servers))
+                                  ts=int(TIMEOUT_SERVER * 1000), pi=int(POOL_IDLE * 1000), servers=servers,
+                                  retries=RETRIES))
         self.log = tempfile.TemporaryFile()
         self.log_pos = 0
         env = dict(os.environ)
