@@ -32,7 +32,11 @@ Try:
   curl -s 'http://127.0.0.1:8080/bytes?n=1000000' | wc -c
   curl -s http://127.0.0.1:8080/headers            # what the backend received
 Stop app2 (kill its python process) and requests keep succeeding: connect
-failures are retried on another server.
+failures are retried on another server, and its health check marks it down.
+  curl -s http://127.0.0.1:9900/backends           # each server's state, weight, last check
+  curl -s -X POST http://127.0.0.1:9900/backends/app/servers/app1/drain
+  curl -s -X POST http://127.0.0.1:9900/backends/app/servers/app1/enable
+  scripts/failover-drill                           # a scripted failover rehearsal (own servers)
 Ctrl-C stops the demo.
 MSG
 wait
