@@ -10,6 +10,7 @@
 
 #include "control/control.h"
 #include "http/proxy.h"
+#include "metrics/stats.h"
 
 static void usage(FILE *f)
 {
@@ -83,8 +84,9 @@ static int run(struct rlb_config *cfg)
 	sigset_t set;
 	int i, started = 0, sig = 0, rc, control_started;
 
-	if (workers == NULL || listen == NULL || rlb_control_init(&ctl, cfg) < 0) {
+	if (workers == NULL || listen == NULL || rlb_stats_alloc(cfg) < 0 || rlb_control_init(&ctl, cfg) < 0) {
 		rlb_control_free(&ctl);
+		rlb_stats_free(cfg);
 		free(workers);
 		free(listen);
 		return 1;
@@ -133,6 +135,7 @@ static int run(struct rlb_config *cfg)
 	for (i = 0; i < cfg->workers; i++)
 		rlb_worker_free(&workers[i]);
 	rlb_control_free(&ctl);
+	rlb_stats_free(cfg);
 	free(workers);
 	free(listen);
 	if (rc == 0)

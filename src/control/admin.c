@@ -36,52 +36,28 @@ struct admin_conn {
 
 static const struct conn_ops admin_conn_ops;
 
-static void put(struct rlb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct rlb_buf *b, const char *fmt, ...)
+/* Sends a whole response; content_type is a "Content-Type: ...\r\n" line. */
+static void respond_typed(struct admin_conn *a, int status, const char *reason, const char *headers,
+			  const struct rlb_buf *body)
 {
-	va_list ap;
-	int n;
+	struct rlb_buf *r = &a->resp;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || rlb_buf_reserve(b, (size_t)n + 1) < 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (uint32_t)n;
-}
-
-/* A JSON string: names come from the config, which allows quotes. */
-static void put_json_string(struct rlb_buf *b, const char *s)
-{
-	put(b, "\"");
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			put(b, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			put(b, "\\u%04x", (unsigned char)*s);
-		else
-			put(b, "%c", *s);
-	}
-	put(b, "\"");
+	r->len = 0;
+	rlb_buf_printf(r, "HTTP/1.1 %d %s\r\nContent-Length: %u\r\nCache-Control: no-store\r\n%s%s\r\n",
+		       status, reason, body->len, headers, a->close_after ? "Connection: close\r\n" : "");
+	if (body->len && !a->head_only)
+		rlb_buf_append(r, body->data, body->len);
+	rlb_conn_send_add(&a->c, r->data, r->len);
+	rlb_conn_send_submit(&a->c);
 }
 
 static void respond(struct admin_conn *a, int status, const char *reason, const char *extra_headers,
 		    const struct rlb_buf *body)
 {
-	struct rlb_buf *r = &a->resp;
+	char headers[256];
 
-	r->len = 0;
-	put(r, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %u\r\n"
-	       "Cache-Control: no-store\r\n%s%s\r\n",
-	    status, reason, body->len, extra_headers ? extra_headers : "",
-	    a->close_after ? "Connection: close\r\n" : "");
-	if (body->len && !a->head_only)
-		rlb_buf_append(r, body->data, body->len);
-	rlb_conn_send_add(&a->c, r->data, r->len);
-	rlb_conn_send_submit(&a->c);
+	snprintf(headers, sizeof(headers), "Content-Type: application/json\r\n%s", extra_headers ? extra_headers : "");
+	respond_typed(a, status, reason, headers, body);
 }
 
 static void respond_error(struct admin_conn *a, int status, const char *reason, const char *extra_headers,
@@ -89,9 +65,9 @@ static void respond_error(struct admin_conn *a, int status, const char *reason, 
 {
 	struct rlb_buf body = { 0 };
 
-	put(&body, "{\"error\":");
-	put_json_string(&body, msg);
-	put(&body, "}\n");
+	rlb_buf_printf(&body, "{\"error\":");
+	rlb_json_string(&body, msg);
+	rlb_buf_printf(&body, "}\n");
 	respond(a, status, reason, extra_headers, &body);
 	rlb_buf_free(&body);
 }
@@ -100,21 +76,21 @@ static void put_server(struct rlb_buf *b, const struct ctl_server *cs)
 {
 	const struct rlb_server *srv = cs->srv;
 
-	put(b, "{\"name\":");
-	put_json_string(b, srv->name);
-	put(b, ",\"address\":");
-	put_json_string(b, srv->addr_text);
-	put(b, ",\"state\":\"%s\",\"weight\":%u,\"effective_weight\":%.4g,\"backup\":%s,\"in_flight\":%lu,"
+	rlb_buf_printf(b, "{\"name\":");
+	rlb_json_string(b, srv->name);
+	rlb_buf_printf(b, ",\"address\":");
+	rlb_json_string(b, srv->addr_text);
+	rlb_buf_printf(b, ",\"state\":\"%s\",\"weight\":%u,\"effective_weight\":%.4g,\"backup\":%s,\"in_flight\":%lu,"
 	       "\"requests\":%lu,\"failures\":%lu,\"last_check\":",
 	    rlb_server_state_name((enum rlb_server_state)atomic_load(&srv->state)), cs->admin_weight,
 	    (double)atomic_load(&srv->weight) / RLB_WEIGHT_SCALE, srv->backup ? "true" : "false",
 	    (unsigned long)atomic_load(&srv->active_requests), (unsigned long)atomic_load(&srv->total_requests),
 	    (unsigned long)atomic_load(&srv->failures));
 	if (cs->hc != NULL)
-		put_json_string(b, cs->last_check);
+		rlb_json_string(b, cs->last_check);
 	else
-		put(b, "null");
-	put(b, "}");
+		rlb_buf_printf(b, "null");
+	rlb_buf_printf(b, "}");
 }
 
 static void list_backends(struct admin_conn *a)
@@ -122,22 +98,22 @@ static void list_backends(struct admin_conn *a)
 	struct rlb_control *ctl = a->ctl;
 	struct rlb_buf body = { 0 };
 
-	put(&body, "{\"backends\":[");
+	rlb_buf_printf(&body, "{\"backends\":[");
 	for (size_t i = 0; i < ctl->cfg->num_backends; i++) {
 		const struct ctl_backend *cb = &ctl->backends[i];
 
-		put(&body, "%s{\"name\":", i ? "," : "");
-		put_json_string(&body, cb->be->name);
-		put(&body, ",\"balance\":");
-		put_json_string(&body, cb->be->balancer->name);
-		put(&body, ",\"servers\":[");
+		rlb_buf_printf(&body, "%s{\"name\":", i ? "," : "");
+		rlb_json_string(&body, cb->be->name);
+		rlb_buf_printf(&body, ",\"balance\":");
+		rlb_json_string(&body, cb->be->balancer->name);
+		rlb_buf_printf(&body, ",\"servers\":[");
 		for (size_t j = 0; j < cb->be->num_servers; j++) {
-			put(&body, j ? "," : "");
+			rlb_buf_printf(&body, j ? "," : "");
 			put_server(&body, &cb->servers[j]);
 		}
-		put(&body, "]}");
+		rlb_buf_printf(&body, "]}");
 	}
-	put(&body, "]}\n");
+	rlb_buf_printf(&body, "]}\n");
 	respond(a, 200, "OK", NULL, &body);
 	rlb_buf_free(&body);
 }
@@ -217,9 +193,30 @@ static void server_action(struct admin_conn *a, struct ctl_backend *cb, struct c
 		rlb_control_set_admin(a->ctl, cb, cs, st);
 	}
 	put_server(&body, cs);
-	put(&body, "\n");
+	rlb_buf_printf(&body, "\n");
 	respond(a, 200, "OK", NULL, &body);
 	rlb_buf_free(&body);
+}
+
+/* /metrics and /stats: the metrics, summed now over the workers. */
+static int export(struct admin_conn *a, int (*render)(struct rlb_control *, struct rlb_buf *), const char *type)
+{
+	struct rlb_buf body = { 0 };
+	char ct[96];
+
+	if (strcmp(a->method, "GET") != 0 && strcmp(a->method, "HEAD") != 0) {
+		respond_error(a, 405, "Method Not Allowed", "Allow: GET\r\n", "use GET");
+		return 1;
+	}
+	if (render(a->ctl, &body) < 0) {
+		rlb_buf_free(&body);
+		respond_error(a, 500, "Internal Server Error", NULL, "out of memory");
+		return 1;
+	}
+	snprintf(ct, sizeof(ct), "Content-Type: %s\r\n", type);
+	respond_typed(a, 200, "OK", ct, &body);
+	rlb_buf_free(&body);
+	return 1;
 }
 
 static void route(struct admin_conn *a)
@@ -228,6 +225,11 @@ static void route(struct admin_conn *a)
 	size_t bl, sl;
 	struct ctl_backend *cb;
 	struct ctl_server *cs;
+
+	if (strcmp(a->path, "/metrics") == 0 && export(a, rlb_export_prometheus, "text/plain; version=0.0.4"))
+		return;
+	if (strcmp(a->path, "/stats") == 0 && export(a, rlb_export_stats_json, "application/json"))
+		return;
 
 	if (strcmp(a->path, "/backends") == 0 || strcmp(a->path, "/backends/") == 0) {
 		if (strcmp(a->method, "GET") != 0 && strcmp(a->method, "HEAD") != 0)

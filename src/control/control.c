@@ -159,6 +159,10 @@ void rlb_control_check_result(struct rlb_control *ctl, struct ctl_backend *cb, s
 			      const char *why)
 {
 	snprintf(cs->last_check, sizeof(cs->last_check), "%s: %s", pass ? "pass" : "fail", why);
+	if (pass)
+		cs->checks_passed++;
+	else
+		cs->checks_failed++;
 	if (rlb_health_check_result(&cs->h, &cb->rules, pass))
 		set_reason(cs, "health check: %s", why);
 	rlb_control_publish(ctl, cb, ctl->loop.now_ms);
@@ -240,6 +244,7 @@ int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg)
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->loop.wake_fd = -1;
 	ctl->cfg = cfg;
+	ctl->started_ms = t;
 	ctl->rng = t ^ (uint64_t)(uintptr_t)ctl;
 	ctl->backends = calloc(cfg->num_backends, sizeof(*ctl->backends));
 	if (ctl->backends == NULL)

@@ -26,6 +26,7 @@ struct ctl_server {
 	struct health_check *hc;      /* NULL: no active checks */
 	char reason[160];             /* why the next state change happens, for its log line */
 	char last_check[96];          /* "pass: status 200", for GET /backends */
+	uint64_t checks_passed, checks_failed;
 };
 
 struct ctl_backend {
@@ -39,6 +40,7 @@ struct ctl_backend {
 struct rlb_control {
 	struct worker loop;           /* the control thread's io_uring loop */
 	struct rlb_config *cfg;
+	uint64_t started_ms;          /* for the uptime metric */
 	struct ctl_backend *backends; /* [cfg->num_backends] */
 	struct rlb_http_msg msg;      /* scratch for a head being parsed */
 	uint64_t rng;
@@ -80,6 +82,13 @@ const char *rlb_server_state_name(enum rlb_server_state st);
  * (spread, so checks of many servers do not fire together). */
 int rlb_health_check_create(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs);
 void rlb_health_check_free(struct health_check *hc);
+
+/* metrics_export.c: what the admin listener serves, from every worker's
+ * statistics slices summed now. Append to out; 0 or -ENOMEM. */
+int rlb_export_prometheus(struct rlb_control *ctl, struct rlb_buf *out);
+int rlb_export_stats_json(struct rlb_control *ctl, struct rlb_buf *out);
+/** Appends s as a JSON string (quoted, escaped). */
+void rlb_json_string(struct rlb_buf *b, const char *s);
 
 /* admin.c */
 #define RLB_ADMIN_CONNS_MAX 64 /* admin connections at once; accepting pauses there */

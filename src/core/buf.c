@@ -1,5 +1,7 @@
 /* Growable byte buffers for message heads. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,23 @@ int rlb_buf_append(struct rlb_buf *b, const void *data, size_t len)
 		return rc;
 	memcpy(b->data + b->len, data, len);
 	b->len += (uint32_t)len;
+	return 0;
+}
+
+int rlb_buf_printf(struct rlb_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || rlb_buf_reserve(b, (size_t)n + 1) < 0)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (uint32_t)n;
 	return 0;
 }
 

@@ -243,6 +243,8 @@ void rlb_worker_dispatch(struct worker *w, uint64_t user_data, int res, unsigned
 /* buf.c */
 int rlb_buf_reserve(struct rlb_buf *b, size_t extra);
 int rlb_buf_append(struct rlb_buf *b, const void *data, size_t len);
+/** Appends printf-formatted text (without its NUL). 0 or -ENOMEM. */
+int rlb_buf_printf(struct rlb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rlb_buf_free(struct rlb_buf *b);
 
 /* conn.c */

@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include "core/loop.h"
+#include "metrics/stats.h"
 #include "ringlb/balancer.h"
 #include "ringlb/http_parser.h"
 
@@ -85,12 +86,15 @@ struct session {
 	int tries;
 	int status;                     /* the final status of this try's response, 0 before one */
 	uint64_t *avoid;
-	uint64_t t_start_us;
+	uint64_t t_start_us;            /* this try's pick */
+	uint64_t t_sent_us;             /* the request's last byte went to the server: response time runs from here */
+	int client_status;              /* the status of the answer being sent to the client */
 };
 
 struct upstream {
 	struct conn c; /* first */
 	struct rlb_server *srv;
+	uint64_t t_connect_us;    /* when its connect was submitted */
 	struct session *s;        /* NULL while idle in the pool */
 	struct rlb_list pool_link;
 	uint8_t connected : 1;
@@ -120,6 +124,18 @@ struct rlb_proxy_state {
 
 /* The hooks main() gives the workers: per-worker state and accepted sockets. */
 extern const struct rlb_worker_hooks rlb_proxy_hooks;
+
+/* This worker's statistics slice of srv or fe; NULL in unit tests that
+ * allocate none. */
+static inline struct rlb_server_stats *server_stats(const struct worker *w, const struct rlb_server *srv)
+{
+	return srv->stats ? rlb_server_stats_of(srv, w->id) : NULL;
+}
+
+static inline struct rlb_frontend_stats *frontend_stats(const struct worker *w, const struct rlb_frontend *fe)
+{
+	return fe->stats ? rlb_frontend_stats_of(fe, w->id) : NULL;
+}
 
 /* session.c */
 void rlb_session_accept(struct listener *l, int fd);

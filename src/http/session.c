@@ -81,6 +81,8 @@ void rlb_session_accept(struct listener *l, int fd)
 		inet_ntop(s->peer.ss_family, a, s->peer_ip, sizeof(s->peer_ip));
 	}
 	w->nclients++;
+	if (frontend_stats(w, fe) != NULL)
+		rlb_counter_add(&frontend_stats(w, fe)->connections, 1);
 	rlb_conn_arm_recv(&s->c);
 	rlb_conn_arm_timer(&s->c, s->fe->timeout_client_ms);
 }
@@ -136,6 +138,7 @@ static void reply_error(struct session *s, int status)
 		rlb_upstream_abort(s);
 	/* The backend's 503 says when to come back (static text, as the others). */
 	s->resp_head = status == 503 ? s->fe->backend->unavailable : rlb_canned_error(status);
+	s->client_status = status;
 	/* The answer to HEAD has no body (RFC 9110 9.3.2), ours included. */
 	s->resp_head_len = (uint32_t)(s->head_request ? strstr(s->resp_head, "\r\n\r\n") + 4 - s->resp_head :
 				      (ptrdiff_t)strlen(s->resp_head));
@@ -207,6 +210,11 @@ static int wants_keep_alive(const struct rlb_http_msg *m)
 /* Refuses a request head; the rest of what the client sends is dropped. */
 static int refuse_request(struct session *s, int status, const char *why)
 {
+	struct rlb_frontend_stats *fst = frontend_stats(s->c.w, s->fe);
+
+	if (fst != NULL)
+		rlb_counter_add(&fst->rejected[status == 400 ? RLB_REJECT_400 : status == 431 ? RLB_REJECT_431
+											    : RLB_REJECT_OTHER], 1);
 	rlb_log("client %s: %s, answering %d", s->peer_ip, why, status);
 	rlb_conn_head_consumed(&s->c);
 	reply_error(s, status);
@@ -252,6 +260,8 @@ static int read_request(struct session *s)
 static int forward_request(struct session *s)
 {
 	struct upstream *u = s->up;
+	struct rlb_server_stats *st;
+	size_t sent = 0;
 	int err = 0;
 
 	if (u == NULL || !u->connected || u->c.send_busy || u->c.closing)
@@ -267,16 +277,21 @@ static int forward_request(struct session *s)
 	if (!s->req_head_sent) {
 		rlb_conn_send_add(&u->c, s->req_out.data, s->req_out.len);
 		s->req_head_sent = 1;
+		sent = s->req_out.len;
 	}
-	rlb_conn_gather(&s->c, &u->c, body_take, &s->req_body, &err);
+	sent += rlb_conn_gather(&s->c, &u->c, body_take, &s->req_body, &err);
+	if (sent && (st = server_stats(s->c.w, u->srv)) != NULL)
+		rlb_counter_add(&st->bytes_out, sent);
 	if (err) {
 		rlb_log("client %s: %s, answering 400", s->peer_ip,
 			err == -EBADMSG ? "bad chunked request body" : strerror(-err));
 		reply_error(s, 400);
 		return 1;
 	}
-	if (s->req_body.done)
+	if (s->req_body.done) {
 		s->rq = RQ_DONE;
+		s->t_sent_us = s->c.w->now_us;
+	}
 	if (u->c.msg.msg_iovlen) {
 		rlb_conn_send_submit(&u->c);
 		return 1;
@@ -343,6 +358,7 @@ static int read_response(struct session *s)
 {
 	struct upstream *u = s->up;
 	struct rlb_http_msg *m = &s->c.w->upper->msg;
+	struct rlb_server_stats *st;
 	int tunnel;
 	ssize_t n;
 
@@ -365,7 +381,11 @@ static int read_response(struct session *s)
 		return relay_interim(s, m);
 	if (m->status == 101 && !tunnel)
 		return bad_response(s, "101 without an upgrade request");
-	s->status = m->status;
+	s->status = s->client_status = m->status;
+	if ((st = server_stats(s->c.w, u->srv)) != NULL) {
+		rlb_hist_record(&st->response, s->c.w->now_us - s->t_sent_us);
+		rlb_counter_add(&st->bytes_in, (uint64_t)n);
+	}
 	if (m->status >= 502 && m->status <= 504 &&
 	    rlb_upstream_retry_elsewhere(s, RLB_RETRY_502 << (m->status - 502), RLB_OUTCOME_BAD_RESPONSE))
 		return 1;
@@ -390,9 +410,21 @@ static int read_response(struct session *s)
 	return 1;
 }
 
+/* A response to the client starts: counted by its status's class. */
+static void count_answer(struct session *s)
+{
+	struct rlb_frontend_stats *fst = frontend_stats(s->c.w, s->fe);
+	int cls = rlb_status_class(s->client_status);
+
+	if (fst != NULL && cls >= 0)
+		rlb_counter_add(&fst->requests[cls], 1);
+}
+
 static int forward_response(struct session *s)
 {
 	struct upstream *u = s->up;
+	struct rlb_server_stats *st;
+	size_t got;
 	int err = 0;
 
 	if (s->c.send_busy)
@@ -400,7 +432,9 @@ static int forward_response(struct session *s)
 	if (!s->resp_head_sent)
 		rlb_conn_send_add(&s->c, s->resp_head, s->resp_head_len);
 	if (u != NULL) {
-		rlb_conn_gather(&u->c, &s->c, body_take, &s->resp_body, &err);
+		got = rlb_conn_gather(&u->c, &s->c, body_take, &s->resp_body, &err);
+		if (got && (st = server_stats(s->c.w, u->srv)) != NULL)
+			rlb_counter_add(&st->bytes_in, got);
 		/* A read-until-close body ends at the server's FIN; a reset is
 		 * no end, and the client must be able to tell (below). */
 		if (s->resp_body.kind == RLB_BODY_EOF && u->c.eof && u->c.in.cnt == 0 && !u->c.recv_failed)
@@ -415,6 +449,8 @@ static int forward_response(struct session *s)
 		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
 		return 1;
 	}
+	if (!s->resp_head_sent)
+		count_answer(s);
 	s->resp_head_sent = 1;
 	if (err) {
 		rlb_log("server %s: bad chunked response body", u->srv->name);
@@ -661,9 +697,12 @@ void rlb_session_close(struct session *s)
 static void session_free(struct session *s)
 {
 	struct worker *w = s->c.w;
+	struct rlb_frontend_stats *fst;
 
 	if (s->held != NULL)
 		return;
+	if ((fst = frontend_stats(w, s->fe)) != NULL)
+		rlb_counter_add(&fst->closed, 1);
 	w->nclients--;
 	w->nlingering -= s->lingering;
 	rlb_conn_release(&s->c);

@@ -26,6 +26,15 @@ static struct server_pool *pool_of(struct worker *w, struct rlb_server *srv)
 	return &w->upper->pools[srv->backend - w->cfg->backends][srv->index];
 }
 
+/* The idle pool's size, for the metrics (this worker's slice). */
+static void pool_gauge(struct worker *w, struct rlb_server *srv)
+{
+	struct rlb_server_stats *st = server_stats(w, srv);
+
+	if (st != NULL)
+		atomic_store_explicit(&st->idle_pool, pool_of(w, srv)->n_idle, memory_order_relaxed);
+}
+
 /* Passive health: connect failures, timeouts, bad responses and 5xx count
  * in a row over all workers, any other answer resets the count; the control
  * thread ejects the server when the count reaches eject_after. A client
@@ -49,6 +58,30 @@ static void note_outcome(struct rlb_server *srv, enum rlb_outcome outcome, int s
 	atomic_fetch_add_explicit(&srv->consecutive_failures, 1, memory_order_relaxed);
 }
 
+/* This worker's statistics of a try's end: the answer's class and the
+ * whole time, or the kind of failure. */
+static void count_try(struct session *s, struct rlb_server *srv, enum rlb_outcome outcome)
+{
+	struct rlb_server_stats *st = server_stats(s->c.w, srv);
+	int cls = rlb_status_class(s->status);
+	enum rlb_err_kind kind;
+
+	if (st == NULL || outcome == RLB_OUTCOME_ABORTED)
+		return;
+	if (outcome == RLB_OUTCOME_OK || (outcome == RLB_OUTCOME_BAD_RESPONSE && s->status >= 500)) {
+		/* (a 5xx retried elsewhere is still an answer of this server's) */
+		if (cls >= 0)
+			rlb_counter_add(&st->requests[cls], 1);
+		rlb_hist_record(&st->total, s->c.w->now_us - s->t_start_us);
+		return;
+	}
+	kind = outcome == RLB_OUTCOME_CONNECT_FAIL ? RLB_ERR_CONNECT
+	     : outcome == RLB_OUTCOME_TIMEOUT      ? RLB_ERR_TIMEOUT
+	     : s->up != NULL && s->up->c.recv_failed ? RLB_ERR_RESET
+						     : RLB_ERR_BAD_RESPONSE;
+	rlb_counter_add(&st->errors[kind], 1);
+}
+
 /* Records the end of one try on s->srv, exactly once. */
 void rlb_upstream_end_try(struct session *s, enum rlb_outcome outcome)
 {
@@ -60,6 +93,7 @@ void rlb_upstream_end_try(struct session *s, enum rlb_outcome outcome)
 	s->srv = NULL;
 	atomic_fetch_sub_explicit(&srv->active_requests, 1, memory_order_relaxed);
 	note_outcome(srv, outcome, s->status);
+	count_try(s, srv, outcome);
 	if (b->ops->request_end)
 		b->ops->request_end(b, srv, outcome, s->c.w->now_us - s->t_start_us, s->c.w->now_us);
 }
@@ -87,6 +121,7 @@ static void pool_remove(struct worker *w, struct upstream *u)
 	if (rlb_list_linked(&u->pool_link)) {
 		rlb_list_del(&u->pool_link);
 		pool_of(w, u->srv)->n_idle--;
+		pool_gauge(w, u->srv);
 	}
 }
 
@@ -142,6 +177,7 @@ static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
 	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&srv->addr, srv->addr_len);
 	io_uring_sqe_set_data64(sqe, rlb_ud(u, OP_CONNECT));
 	u->c.inflight++;
+	u->t_connect_us = w->now_us;
 	rlb_conn_arm_timer(&u->c, srv->backend->timeout_connect_ms);
 	return u;
 }
@@ -184,13 +220,16 @@ static int budget_spend(struct session *s)
 /* Whether this request may go to one more server for reason why. A failed
  * connect always may (the request reached no server; `retries = 0` is how
  * to stop it); the rest as retry_on says, within the budget. */
-static int may_retry(struct session *s, uint32_t why)
+static int may_retry(struct session *s, struct rlb_server *failed, uint32_t why)
 {
 	const struct rlb_backend *be = s->fe->backend;
+	struct rlb_server_stats *st;
 
-	if (s->tries >= be->retries)
+	if (s->tries >= be->retries || (why != RLB_RETRY_CONNECT && (!(be->retry_on & why) || !budget_spend(s))))
 		return 0;
-	return why == RLB_RETRY_CONNECT || ((be->retry_on & why) && budget_spend(s));
+	if ((st = server_stats(s->c.w, failed)) != NULL)
+		rlb_counter_add(&st->retries, 1);
+	return 1;
 }
 
 /* Picks a server not tried yet and attaches a connection to it; answers 503
@@ -230,7 +269,7 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 			return;
 		}
 		rlb_upstream_end_try(s, RLB_OUTCOME_CONNECT_FAIL);
-		if (!may_retry(s, RLB_RETRY_CONNECT)) {
+		if (!may_retry(s, srv, RLB_RETRY_CONNECT)) {
 			rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
 			return;
 		}
@@ -270,7 +309,7 @@ static void connect_failed(struct session *s, const char *why)
 	rlb_upstream_end_try(s, RLB_OUTCOME_CONNECT_FAIL);
 	rlb_conn_close(&u->c);
 	detach(s);
-	if (!may_retry(s, RLB_RETRY_CONNECT)) {
+	if (!may_retry(s, u->srv, RLB_RETRY_CONNECT)) {
 		rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
 	} else {
 		s->tries++;
@@ -282,6 +321,7 @@ static void connect_failed(struct session *s, const char *why)
 static void on_connect(struct conn *c, int res)
 {
 	struct upstream *u = (struct upstream *)c;
+	struct rlb_server_stats *st;
 
 	if (u->s == NULL) { /* the session went away meanwhile */
 		rlb_conn_close(&u->c);
@@ -293,6 +333,8 @@ static void on_connect(struct conn *c, int res)
 	}
 	u->connected = 1;
 	u->c.readable = 1;
+	if ((st = server_stats(c->w, u->srv)) != NULL)
+		rlb_hist_record(&st->connect, c->w->now_us - u->t_connect_us);
 	rlb_timer_cancel(&u->c.timer); /* timeout_connect is over; the session arms what it waits for */
 	rlb_conn_arm_recv(&u->c);
 	rlb_session_pump(u->s);
@@ -336,6 +378,8 @@ int rlb_upstream_retry_stale(struct session *s)
 	detach(s);
 	attach(s, fresh);
 	s->retried_stale = 1;
+	if (server_stats(s->c.w, fresh->srv) != NULL)
+		rlb_counter_add(&server_stats(s->c.w, fresh->srv)->retries, 1);
 	s->rq = RQ_FORWARD;
 	s->req_body.done = 0;
 	s->req_abandoned = 0;
@@ -349,7 +393,7 @@ int rlb_upstream_retry_elsewhere(struct session *s, uint32_t why, enum rlb_outco
 	/* Sent again as it was: so no body, all of it sent, and idempotent
 	 * (the server may have acted on it: RFC 9110 9.2.2). */
 	if (u == NULL || !s->idempotent || s->req_body.kind != RLB_BODY_NONE || s->rq != RQ_DONE ||
-	    u->c.send_busy || !may_retry(s, why))
+	    u->c.send_busy || !may_retry(s, u->srv, why))
 		return 0;
 	s->tries++;
 	rlb_upstream_end_try(s, outcome);
@@ -376,6 +420,7 @@ void rlb_upstream_finish(struct session *s, int reusable)
 		rlb_conn_trim(&u->c);
 		rlb_list_add_tail(&p->idle, &u->pool_link);
 		p->n_idle++;
+		pool_gauge(w, u->srv);
 		rlb_conn_arm_timer(&u->c, u->srv->backend->pool_idle_timeout_ms);
 		return;
 	}

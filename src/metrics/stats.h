@@ -1,0 +1,55 @@
+/* What ringlb counts and times, per server and per frontend. Each worker
+ * writes its own slice (stats[worker id], a cache-line-aligned block of its
+ * own: no lock, no locked instruction, no line shared with another writer);
+ * the control thread sums the slices when /metrics or /stats is read. So
+ * counts are exact once traffic stops: after N requests the per-server
+ * request counters sum to N. */
+#ifndef RINGLB_STATS_H
+#define RINGLB_STATS_H
+
+#include "ringlb/config.h"
+#include "ringlb/histogram.h"
+
+enum rlb_err_kind { RLB_ERR_CONNECT, RLB_ERR_TIMEOUT, RLB_ERR_RESET, RLB_ERR_BAD_RESPONSE, RLB_ERR_KINDS };
+enum rlb_reject { RLB_REJECT_400, RLB_REJECT_431, RLB_REJECT_OTHER, RLB_REJECTS };
+
+struct rlb_server_stats {
+	atomic_uint_fast64_t requests[4];            /* answers relayed, by class: 2xx .. 5xx */
+	atomic_uint_fast64_t errors[RLB_ERR_KINDS];  /* tries that failed, by kind */
+	atomic_uint_fast64_t retries;                /* tries after the first, for a request */
+	atomic_uint_fast64_t bytes_in, bytes_out;    /* from and to the server */
+	atomic_uint_fast64_t idle_pool;              /* a gauge: idle pooled connections */
+	struct rlb_histogram connect;                /* connect() to connected */
+	struct rlb_histogram response;               /* request sent to response head */
+	struct rlb_histogram total;                  /* pick to the end of the response */
+} __attribute__((aligned(64)));
+
+struct rlb_frontend_stats {
+	atomic_uint_fast64_t connections;            /* accepted */
+	atomic_uint_fast64_t closed;                 /* of those, gone */
+	atomic_uint_fast64_t requests[4];            /* answers to clients, by class: 2xx .. 5xx */
+	atomic_uint_fast64_t rejected[RLB_REJECTS];  /* requests ringlb refused itself */
+} __attribute__((aligned(64)));
+
+/** Allocates every server's and frontend's slices, one per worker (main
+ * thread, before any worker starts). Returns 0 or -ENOMEM. */
+int rlb_stats_alloc(struct rlb_config *cfg);
+void rlb_stats_free(struct rlb_config *cfg);
+
+static inline struct rlb_server_stats *rlb_server_stats_of(const struct rlb_server *srv, int worker)
+{
+	return &srv->stats[worker];
+}
+
+static inline struct rlb_frontend_stats *rlb_frontend_stats_of(const struct rlb_frontend *fe, int worker)
+{
+	return &fe->stats[worker];
+}
+
+/* The class index of a status (2xx -> 0 .. 5xx -> 3), or -1 for 1xx. */
+static inline int rlb_status_class(int status)
+{
+	return status >= 200 && status < 600 ? status / 100 - 2 : -1;
+}
+
+#endif

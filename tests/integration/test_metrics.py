@@ -1,0 +1,110 @@
+"""Metrics (issue #8): /metrics in Prometheus' text format and /stats in
+JSON, from every worker's counters and latency histograms summed when
+read. Three servers, one 20 ms slower; after N requests the counters sum
+to N and the slow server's latency shows."""
+import json
+import re
+import urllib.request
+
+from harness import Backends, Ringlb, config, free_port, get
+
+LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.eE+-]+|\+Inf|NaN)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text):
+    """{(name, frozenset(labels)): value}, checking the text format 0.0.4 as
+    it goes: every sample belongs to a family declared once with TYPE."""
+    samples, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            assert name not in types, "TYPE twice: " + name
+            assert kind in ("counter", "gauge", "histogram"), line
+            types[name] = kind
+            continue
+        if line.startswith("#") or not line:
+            continue
+        m = LINE.match(line)
+        assert m, "not a sample line: %r" % line
+        name = m.group(1)
+        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+        assert family in types, "no TYPE for " + name
+        labels = frozenset(LABEL.findall(m.group(3) or ""))
+        samples[(name, labels)] = float(m.group(4))
+    return samples, types
+
+
+def fetch(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+        return r.headers.get("Content-Type"), r.read().decode()
+
+
+def value(samples, name, **labels):
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
+
+
+def test_metrics_and_stats_after_n_requests():
+    be = Backends(3)
+    be.servers[2].delay_ms = 20
+    aport = free_port()
+    lb = Ringlb(config(be.lines(), global_extra="admin = %d" % aport, workers=2))
+    try:
+        n = 90
+        for _ in range(n):
+            assert get(lb.port)[0] == 200
+        ctype, text = fetch(aport, "/metrics")
+        assert ctype.startswith("text/plain; version=0.0.4")
+        samples, types = parse_prometheus(text)
+        assert types["ringlb_server_total_duration_seconds"] == "histogram"
+        assert value(samples, "ringlb_server_requests_total", code="2xx") == n
+        assert value(samples, "ringlb_frontend_requests_total", code="2xx") == n
+        assert value(samples, "ringlb_server_total_duration_seconds_count") == n
+        assert value(samples, "ringlb_server_response_duration_seconds_count") == n
+        share = {s: value(samples, "ringlb_server_requests_total", server=s, code="2xx") for s in ("s1", "s2", "s3")}
+        for s in share:  # round robin on each of two workers: about a third each
+            assert n / 6 <= share[s] <= n / 2, share
+            buckets = sorted((float(dict(ls)["le"].replace("+Inf", "inf")), v) for (name, ls), v in samples.items()
+                             if name == "ringlb_server_total_duration_seconds_bucket" and ("server", s) in ls)
+            assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), buckets  # cumulative
+            assert buckets[-1][1] == share[s]
+        slow = value(samples, "ringlb_server_total_duration_seconds_sum", server="s3") / share["s3"]
+        fast = value(samples, "ringlb_server_total_duration_seconds_sum", server="s1") / share["s1"]
+        assert 0.020 <= slow < 0.060 and fast < 0.010, (slow, fast)
+        assert value(samples, "ringlb_server_up", server="s1") == 1
+        assert value(samples, "ringlb_workers") == 2
+        assert value(samples, "ringlb_server_bytes_total", server="s1", direction="in") > 0
+        ctype, text = fetch(aport, "/stats")
+        doc = json.loads(text)
+        assert ctype == "application/json"
+        s3 = {s["name"]: s for s in doc["backends"][0]["servers"]}["s3"]
+        assert s3["requests"]["2xx"] == share["s3"]
+        lat = s3["latency"]["total"]
+        assert 20 <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"], lat
+        assert doc["frontends"][0]["requests"]["2xx"] == n
+    finally:
+        lb.close()
+        be.stop()
+
+
+def test_refusals_and_errors_are_counted():
+    be = Backends(1)
+    aport = free_port()
+    lines = be.lines() + [("dead", free_port(), "")]
+    lb = Ringlb(config(lines, global_extra="admin = %d" % aport, backend_extra="eject_after = 0\n"))
+    try:
+        from harness import request
+        assert request(lb.port, b"GET / HTTP/1.1\r\n\r\n")[0] == 400  # no Host
+        for _ in range(4):
+            assert get(lb.port)[0] == 200
+        samples, _ = parse_prometheus(fetch(aport, "/metrics")[1])
+        assert value(samples, "ringlb_frontend_rejected_total", reason="400") == 1
+        assert value(samples, "ringlb_frontend_requests_total", code="4xx") == 1
+        refused = lb.output().count("server dead: connect failed")
+        assert refused >= 1
+        assert value(samples, "ringlb_server_errors_total", server="dead", kind="connect") == refused
+        assert value(samples, "ringlb_server_retries_total", server="dead") == refused
+    finally:
+        lb.close()
+        be.stop()
