@@ -11,7 +11,7 @@ B = build
 # proxy: sessions, upstreams, parser, rewrite), balance (what the balancer
 # modules share), control (the control thread: health, admin); config.c and
 # main.c on top.
-CORE_SRCS = $(sort $(wildcard src/*/*.c)) src/config.c $(wildcard balancers/*.c)
+CORE_SRCS = $(sort $(wildcard src/*/*.c)) src/config.c $(wildcard balancers/*.c) $(B)/gen/dashboard_html.c
 HEADERS = $(wildcard include/ringlb/*.h src/*/*.h)
 PLUGINS = $(B)/plugins/first_available.so $(B)/plugins/bad_plugin.so
 SRCS = $(CORE_SRCS) src/main.c
@@ -31,6 +31,15 @@ $(B)/plugins/%.so: balancers/examples/%.c include/ringlb/balancer.h include/ring
 $(B)/plugins/bad_plugin.so: tests/unit/bad_plugin.c include/ringlb/balancer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
+
+# The dashboard page, served from the binary (nothing fetched from elsewhere):
+# its bytes as a C array, made with od (coreutils).
+$(B)/gen/dashboard_html.c: src/control/dashboard.html
+	@mkdir -p $(dir $@)
+	@{ echo '/* Generated from src/control/dashboard.html by the Makefile. */'; \
+	  echo 'const unsigned char rlb_dashboard_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0 };'; echo 'const unsigned rlb_dashboard_html_len = sizeof(rlb_dashboard_html) - 1;'; } > $@
 
 $(B)/ringlb: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ringlb needs, and says which ones it installs.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds wrk, haproxy, nginx)
+# Usage: scripts/install-deps.sh [--bench] [--browser]
+#   --bench adds wrk, haproxy, nginx; --browser adds Chromium (the dashboard's test)
 set -euo pipefail
 
 pkgs=(gcc make liburing-dev libssl-dev libinih-dev libcmocka-dev python3 iproute2)
-if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(wrk haproxy nginx-light)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --bench) pkgs+=(wrk haproxy nginx-light) ;;
+    --browser) pkgs+=(chromium) ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -283,6 +283,10 @@ static int global_key(struct loader *ld, const char *key, const char *value)
 		set_duration(ld, key, value, &cfg->drain_timeout_ms);
 	else if (strcmp(key, "admin") == 0)
 		set_admin(ld, value);
+	else if (strcmp(key, "slo_p95") == 0)
+		set_duration(ld, key, value, &cfg->slo_p95_ms);
+	else if (strcmp(key, "slo_p99") == 0)
+		set_duration(ld, key, value, &cfg->slo_p99_ms);
 	else if (strcmp(key, "admin_token") == 0) {
 		if (strlen(value) < 8 || strlen(value) >= sizeof(cfg->admin_token) || strpbrk(value, " \t\r\n"))
 			error_at(ld, "admin_token: expected 8 to %zu characters without spaces",
@@ -748,6 +752,8 @@ int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t 
 	cfg->workers = 1;
 	cfg->max_connections = 10000;
 	cfg->drain_timeout_ms = 10000;
+	cfg->slo_p95_ms = 200;
+	cfg->slo_p99_ms = 500;
 	ld.f = fopen(path, "r");
 	if (ld.f == NULL) {
 		rc = -errno;

@@ -45,6 +45,7 @@ struct rlb_config {
 	char admin_text[64];
 	int admin_line;
 	char admin_token[128];       /* "": actions need no token */
+	uint32_t slo_p95_ms, slo_p99_ms; /* the dashboard's latency objectives */
 	atomic_uint generation;      /* shared: bumped after any server changed (ringlb/server.h) */
 };
 

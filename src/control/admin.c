@@ -226,6 +226,12 @@ static void route(struct admin_conn *a)
 	struct ctl_backend *cb;
 	struct ctl_server *cs;
 
+	if (strcmp(a->path, "/") == 0 && strcmp(a->method, "GET") == 0) {
+		struct rlb_buf page = { (char *)rlb_dashboard_html, rlb_dashboard_html_len, rlb_dashboard_html_len };
+
+		respond_typed(a, 200, "OK", "Content-Type: text/html; charset=utf-8\r\n", &page);
+		return;
+	}
 	if (strcmp(a->path, "/metrics") == 0 && export(a, rlb_export_prometheus, "text/plain; version=0.0.4"))
 		return;
 	if (strcmp(a->path, "/stats") == 0 && export(a, rlb_export_stats_json, "application/json"))

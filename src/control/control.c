@@ -149,6 +149,10 @@ static void after_turn(struct worker *w)
 {
 	struct rlb_control *ctl = w->control;
 
+	if (w->now_ms >= ctl->next_tick_ms) {
+		ctl->next_tick_ms = w->now_ms + 1000;
+		rlb_control_tick_windows(ctl);
+	}
 	for (size_t i = 0; i < ctl->cfg->num_backends; i++) {
 		eject_failing(&ctl->backends[i], w->now_ms);
 		rlb_control_publish(ctl, &ctl->backends[i], w->now_ms);
@@ -190,6 +194,50 @@ void rlb_control_set_weight(struct rlb_control *ctl, struct ctl_backend *cb, str
 	rlb_control_publish(ctl, cb, ctl->loop.now_ms);
 }
 
+void rlb_control_tick_windows(struct rlb_control *ctl)
+{
+	struct rlb_server_totals *t = ctl->scratch;
+
+	for (size_t i = 0; i < ctl->cfg->num_backends; i++)
+		for (size_t j = 0; j < ctl->backends[i].be->num_servers; j++) {
+			struct ctl_server *cs = &ctl->backends[i].servers[j];
+			struct ctl_counts *c;
+
+			rlb_stats_sum_server(cs->srv, ctl->cfg->workers, t);
+			rlb_window_tick(&cs->win[0], &t->connect);
+			rlb_window_tick(&cs->win[1], &t->response);
+			rlb_window_tick(&cs->win[2], &t->total);
+			cs->counts_newest = (cs->counts_newest + 1) % (RLB_WINDOW_SECONDS + 1);
+			if (cs->counts_kept < RLB_WINDOW_SECONDS + 1)
+				cs->counts_kept++;
+			c = &cs->counts[cs->counts_newest];
+			memcpy(c->requests, t->requests, sizeof(c->requests));
+			memcpy(c->errors, t->errors, sizeof(c->errors));
+			c->retries = t->retries;
+			c->bytes_in = t->bytes_in;
+			c->bytes_out = t->bytes_out;
+		}
+}
+
+void rlb_control_window_counts(const struct ctl_server *cs, uint32_t seconds, struct ctl_counts *out)
+{
+	const struct ctl_counts *now = &cs->counts[cs->counts_newest], *then;
+
+	memset(out, 0, sizeof(*out));
+	if (cs->counts_kept == 0)
+		return;
+	if (seconds > cs->counts_kept - 1)
+		seconds = cs->counts_kept - 1;
+	then = &cs->counts[(cs->counts_newest + RLB_WINDOW_SECONDS + 1 - seconds) % (RLB_WINDOW_SECONDS + 1)];
+	for (int k = 0; k < 4; k++)
+		out->requests[k] = now->requests[k] - then->requests[k];
+	for (int k = 0; k < RLB_ERR_KINDS; k++)
+		out->errors[k] = now->errors[k] - then->errors[k];
+	out->retries = now->retries - then->retries;
+	out->bytes_in = now->bytes_in - then->bytes_in;
+	out->bytes_out = now->bytes_out - then->bytes_out;
+}
+
 struct ctl_backend *rlb_control_backend(struct rlb_control *ctl, const char *name, size_t len)
 {
 	for (size_t i = 0; i < ctl->cfg->num_backends; i++)
@@ -228,6 +276,7 @@ static int init_backend(struct ctl_backend *cb, struct rlb_backend *be)
 
 		cs->srv = &be->servers[j];
 		cs->admin_weight = cs->srv->weight_config;
+		cs->counts_kept = 1; /* counts[0]: all zero, as at start */
 		rlb_health_init(&cs->h, &cb->rules, cs->srv->disabled_config);
 		cs->shown = rlb_health_state(&cs->h, 0);
 		atomic_store(&cs->srv->state, (int)cs->shown);
@@ -247,7 +296,8 @@ int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg)
 	ctl->started_ms = t;
 	ctl->rng = t ^ (uint64_t)(uintptr_t)ctl;
 	ctl->backends = calloc(cfg->num_backends, sizeof(*ctl->backends));
-	if (ctl->backends == NULL)
+	ctl->scratch = malloc(sizeof(*ctl->scratch));
+	if (ctl->backends == NULL || ctl->scratch == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->num_backends; i++) {
 		int rc = init_backend(&ctl->backends[i], &cfg->backends[i]);
@@ -327,8 +377,14 @@ void rlb_control_free(struct rlb_control *ctl)
 {
 	if (ctl->loop.hooks != NULL)
 		rlb_worker_free(&ctl->loop);
-	for (size_t i = 0; ctl->backends != NULL && i < ctl->cfg->num_backends; i++)
+	for (size_t i = 0; ctl->backends != NULL && i < ctl->cfg->num_backends; i++) {
+		for (size_t j = 0; ctl->backends[i].servers != NULL && j < ctl->backends[i].be->num_servers; j++)
+			for (int k = 0; k < 3; k++)
+				rlb_window_free(&ctl->backends[i].servers[j].win[k]);
 		free(ctl->backends[i].servers);
+	}
 	free(ctl->backends);
+	free(ctl->scratch);
 	ctl->backends = NULL;
+	ctl->scratch = NULL;
 }

@@ -11,10 +11,17 @@
 
 #include "control/health_state.h"
 #include "core/loop.h"
+#include "metrics/stats.h"
+#include "metrics/window.h"
 #include "ringlb/balancer.h"
 #include "ringlb/http_parser.h"
 
 struct health_check;
+
+/* A server's counters at one second, for windows of counts. */
+struct ctl_counts {
+	uint64_t requests[4], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out;
+};
 
 /* One server as the control thread keeps it. */
 struct ctl_server {
@@ -27,6 +34,11 @@ struct ctl_server {
 	char reason[160];             /* why the next state change happens, for its log line */
 	char last_check[96];          /* "pass: status 200", for GET /backends */
 	uint64_t checks_passed, checks_failed;
+	/* The last 60 s, a second at a time (ticked by the control thread):
+	 * latency windows (connect, response, total) and counter snapshots. */
+	struct rlb_window win[3];
+	struct ctl_counts counts[RLB_WINDOW_SECONDS + 1];
+	uint32_t counts_newest, counts_kept;
 };
 
 struct ctl_backend {
@@ -41,6 +53,8 @@ struct rlb_control {
 	struct worker loop;           /* the control thread's io_uring loop */
 	struct rlb_config *cfg;
 	uint64_t started_ms;          /* for the uptime metric */
+	uint64_t next_tick_ms;        /* the windows' next second */
+	struct rlb_server_totals *scratch; /* one server's sums, reused */
 	struct ctl_backend *backends; /* [cfg->num_backends] */
 	struct rlb_http_msg msg;      /* scratch for a head being parsed */
 	uint64_t rng;
@@ -87,8 +101,16 @@ void rlb_health_check_free(struct health_check *hc);
  * statistics slices summed now. Append to out; 0 or -ENOMEM. */
 int rlb_export_prometheus(struct rlb_control *ctl, struct rlb_buf *out);
 int rlb_export_stats_json(struct rlb_control *ctl, struct rlb_buf *out);
+/** Once a second: every server's windows take their newest second. */
+void rlb_control_tick_windows(struct rlb_control *ctl);
+/** The counters of cs over its last `seconds` (at most those kept). */
+void rlb_control_window_counts(const struct ctl_server *cs, uint32_t seconds, struct ctl_counts *out);
 /** Appends s as a JSON string (quoted, escaped). */
 void rlb_json_string(struct rlb_buf *b, const char *s);
+
+/* The dashboard page (src/control/dashboard.html, built into the binary). */
+extern const unsigned char rlb_dashboard_html[];
+extern const unsigned rlb_dashboard_html_len;
 
 /* admin.c */
 #define RLB_ADMIN_CONNS_MAX 64 /* admin connections at once; accepting pauses there */

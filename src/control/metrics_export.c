@@ -17,56 +17,6 @@ static const char *const classes[] = { "2xx", "3xx", "4xx", "5xx" };
 static const char *const err_kinds[] = { "connect", "timeout", "reset", "bad_response" };
 static const char *const rejects[] = { "400", "431", "other" };
 
-/* One server summed over the workers. */
-struct server_sum {
-	uint64_t requests[4], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out, idle_pool;
-	struct rlb_hist_snapshot connect, response, total;
-};
-
-struct frontend_sum {
-	uint64_t connections, closed, requests[4], rejected[RLB_REJECTS];
-};
-
-static uint64_t load(const atomic_uint_fast64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
-
-static void sum_server(const struct rlb_server *srv, int workers, struct server_sum *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (int w = 0; srv->stats != NULL && w < workers; w++) {
-		const struct rlb_server_stats *st = rlb_server_stats_of(srv, w);
-
-		for (int k = 0; k < 4; k++)
-			out->requests[k] += load(&st->requests[k]);
-		for (int k = 0; k < RLB_ERR_KINDS; k++)
-			out->errors[k] += load(&st->errors[k]);
-		out->retries += load(&st->retries);
-		out->bytes_in += load(&st->bytes_in);
-		out->bytes_out += load(&st->bytes_out);
-		out->idle_pool += load(&st->idle_pool);
-		rlb_hist_merge(&out->connect, &st->connect);
-		rlb_hist_merge(&out->response, &st->response);
-		rlb_hist_merge(&out->total, &st->total);
-	}
-}
-
-static void sum_frontend(const struct rlb_frontend *fe, int workers, struct frontend_sum *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (int w = 0; fe->stats != NULL && w < workers; w++) {
-		const struct rlb_frontend_stats *st = rlb_frontend_stats_of(fe, w);
-
-		out->connections += load(&st->connections);
-		out->closed += load(&st->closed);
-		for (int k = 0; k < 4; k++)
-			out->requests[k] += load(&st->requests[k]);
-		for (int k = 0; k < RLB_REJECTS; k++)
-			out->rejected[k] += load(&st->rejected[k]);
-	}
-}
-
 void rlb_json_string(struct rlb_buf *b, const char *s)
 {
 	rlb_buf_printf(b, "\"");
@@ -112,8 +62,8 @@ struct family {
 };
 
 static void server_family(struct rlb_control *ctl, struct rlb_buf *b, const struct family *f,
-			  struct server_sum *sums, uint64_t (*value)(struct rlb_control *, size_t, size_t,
-								     const struct server_sum *, int))
+			  struct rlb_server_totals *sums, uint64_t (*value)(struct rlb_control *, size_t, size_t,
+								     const struct rlb_server_totals *, int))
 {
 	size_t idx = 0;
 
@@ -129,49 +79,49 @@ static void server_family(struct rlb_control *ctl, struct rlb_buf *b, const stru
 			}
 }
 
-static uint64_t v_up(struct rlb_control *c, size_t i, size_t j, const struct server_sum *s, int k)
+static uint64_t v_up(struct rlb_control *c, size_t i, size_t j, const struct rlb_server_totals *s, int k)
 {
 	(void)s, (void)k;
 	return atomic_load(&c->cfg->backends[i].servers[j].weight) > 0;
 }
 
-static uint64_t v_active(struct rlb_control *c, size_t i, size_t j, const struct server_sum *s, int k)
+static uint64_t v_active(struct rlb_control *c, size_t i, size_t j, const struct rlb_server_totals *s, int k)
 {
 	(void)s, (void)k;
 	return atomic_load(&c->cfg->backends[i].servers[j].active_requests);
 }
 
-static uint64_t v_idle(struct rlb_control *c, size_t i, size_t j, const struct server_sum *s, int k)
+static uint64_t v_idle(struct rlb_control *c, size_t i, size_t j, const struct rlb_server_totals *s, int k)
 {
 	(void)c, (void)i, (void)j, (void)k;
 	return s->idle_pool;
 }
 
-static uint64_t v_requests(struct rlb_control *c, size_t i, size_t j, const struct server_sum *s, int k)
+static uint64_t v_requests(struct rlb_control *c, size_t i, size_t j, const struct rlb_server_totals *s, int k)
 {
 	(void)c, (void)i, (void)j;
 	return s->requests[k];
 }
 
-static uint64_t v_errors(struct rlb_control *c, size_t i, size_t j, const struct server_sum *s, int k)
+static uint64_t v_errors(struct rlb_control *c, size_t i, size_t j, const struct rlb_server_totals *s, int k)
 {
 	(void)c, (void)i, (void)j;
 	return s->errors[k];
 }
 
-static uint64_t v_retries(struct rlb_control *c, size_t i, size_t j, const struct server_sum *s, int k)
+static uint64_t v_retries(struct rlb_control *c, size_t i, size_t j, const struct rlb_server_totals *s, int k)
 {
 	(void)c, (void)i, (void)j, (void)k;
 	return s->retries;
 }
 
-static uint64_t v_bytes(struct rlb_control *c, size_t i, size_t j, const struct server_sum *s, int k)
+static uint64_t v_bytes(struct rlb_control *c, size_t i, size_t j, const struct rlb_server_totals *s, int k)
 {
 	(void)c, (void)i, (void)j;
 	return k == 0 ? s->bytes_in : s->bytes_out;
 }
 
-static uint64_t v_checks(struct rlb_control *c, size_t i, size_t j, const struct server_sum *s, int k)
+static uint64_t v_checks(struct rlb_control *c, size_t i, size_t j, const struct rlb_server_totals *s, int k)
 {
 	const struct ctl_server *cs = &c->backends[i].servers[j];
 
@@ -180,7 +130,7 @@ static uint64_t v_checks(struct rlb_control *c, size_t i, size_t j, const struct
 }
 
 static void histogram_family(struct rlb_control *ctl, struct rlb_buf *b, const char *name, const char *help,
-			     struct server_sum *sums, size_t offset)
+			     struct rlb_server_totals *sums, size_t offset)
 {
 	size_t idx = 0;
 
@@ -220,12 +170,12 @@ static void fe_line(struct rlb_buf *b, const char *name, const struct rlb_fronte
 static void frontend_metrics(struct rlb_control *ctl, struct rlb_buf *b)
 {
 	const struct rlb_config *cfg = ctl->cfg;
-	struct frontend_sum *f = calloc(cfg->num_frontends, sizeof(*f));
+	struct rlb_frontend_totals *f = calloc(cfg->num_frontends, sizeof(*f));
 
 	if (f == NULL)
 		return;
 	for (size_t i = 0; i < cfg->num_frontends; i++)
-		sum_frontend(&cfg->frontends[i], cfg->workers, &f[i]);
+		rlb_stats_sum_frontend(&cfg->frontends[i], cfg->workers, &f[i]);
 	head(b, "ringlb_frontend_connections_active", "gauge", "Client connections open now.");
 	for (size_t i = 0; i < cfg->num_frontends; i++) {
 		fe_line(b, "ringlb_frontend_connections_active", &cfg->frontends[i]);
@@ -251,10 +201,10 @@ static void frontend_metrics(struct rlb_control *ctl, struct rlb_buf *b)
 	free(f);
 }
 
-static struct server_sum *sum_servers(struct rlb_control *ctl, size_t *n)
+static struct rlb_server_totals *sum_servers(struct rlb_control *ctl, size_t *n)
 {
 	const struct rlb_config *cfg = ctl->cfg;
-	struct server_sum *sums;
+	struct rlb_server_totals *sums;
 	size_t idx = 0;
 
 	*n = 0;
@@ -263,7 +213,7 @@ static struct server_sum *sum_servers(struct rlb_control *ctl, size_t *n)
 	sums = calloc(*n ? *n : 1, sizeof(*sums));
 	for (size_t i = 0; sums != NULL && i < cfg->num_backends; i++)
 		for (size_t j = 0; j < cfg->backends[i].num_servers; j++)
-			sum_server(&cfg->backends[i].servers[j], cfg->workers, &sums[idx++]);
+			rlb_stats_sum_server(&cfg->backends[i].servers[j], cfg->workers, &sums[idx++]);
 	return sums;
 }
 
@@ -281,22 +231,22 @@ int rlb_export_prometheus(struct rlb_control *ctl, struct rlb_buf *b)
 		{ "ringlb_server_bytes_total", "counter", "Bytes from (in) and to (out) the server.", "direction", dirs, 2 },
 		{ "ringlb_server_health_checks_total", "counter", "Active health checks, by result.", "result", results, 2 },
 	};
-	uint64_t (*const values[])(struct rlb_control *, size_t, size_t, const struct server_sum *, int) = {
+	uint64_t (*const values[])(struct rlb_control *, size_t, size_t, const struct rlb_server_totals *, int) = {
 		v_up, v_active, v_idle, v_requests, v_errors, v_retries, v_bytes, v_checks,
 	};
 	size_t n;
-	struct server_sum *sums = sum_servers(ctl, &n);
+	struct rlb_server_totals *sums = sum_servers(ctl, &n);
 
 	if (sums == NULL)
 		return -ENOMEM;
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++)
 		server_family(ctl, b, &fams[f], sums, values[f]);
 	histogram_family(ctl, b, "ringlb_server_connect_duration_seconds", "Connect time to the server.", sums,
-			 offsetof(struct server_sum, connect));
+			 offsetof(struct rlb_server_totals, connect));
 	histogram_family(ctl, b, "ringlb_server_response_duration_seconds",
-			 "From the request sent to the response head.", sums, offsetof(struct server_sum, response));
+			 "From the request sent to the response head.", sums, offsetof(struct rlb_server_totals, response));
 	histogram_family(ctl, b, "ringlb_server_total_duration_seconds", "From the pick to the end of the response.",
-			 sums, offsetof(struct server_sum, total));
+			 sums, offsetof(struct rlb_server_totals, total));
 	free(sums);
 	frontend_metrics(ctl, b);
 	head(b, "ringlb_workers", "gauge", "Worker threads.");
@@ -319,20 +269,45 @@ static void latency_json(struct rlb_buf *b, const char *name, const struct rlb_h
 	rlb_buf_printf(b, "\"max\":%.3f,\"count\":%lu}", (double)h->max_us / 1000.0, (unsigned long)h->count);
 }
 
+/* The last `seconds` of cs: counts and latency percentiles. */
+static void window_json(struct rlb_control *ctl, struct rlb_buf *b, const struct ctl_server *cs, uint32_t seconds)
+{
+	static const char *const names[] = { "connect", "response", "total" };
+	struct rlb_hist_snapshot *h = &ctl->scratch->connect; /* scratch: the totals are done with */
+	struct ctl_counts c;
+
+	rlb_control_window_counts(cs, seconds, &c);
+	rlb_buf_printf(b, "\"%us\":{\"requests\":{", seconds);
+	for (int k = 0; k < 4; k++)
+		rlb_buf_printf(b, "%s\"%s\":%lu", k ? "," : "", classes[k], (unsigned long)c.requests[k]);
+	rlb_buf_printf(b, "},\"errors\":{");
+	for (int k = 0; k < RLB_ERR_KINDS; k++)
+		rlb_buf_printf(b, "%s\"%s\":%lu", k ? "," : "", err_kinds[k], (unsigned long)c.errors[k]);
+	rlb_buf_printf(b, "},\"retries\":%lu,\"latency\":{", (unsigned long)c.retries);
+	for (int k = 0; k < 3; k++) {
+		memset(h, 0, sizeof(*h));
+		rlb_window_sum(&cs->win[k], seconds, h);
+		rlb_buf_printf(b, k ? "," : "");
+		latency_json(b, names[k], h);
+	}
+	rlb_buf_printf(b, "}}");
+}
+
 int rlb_export_stats_json(struct rlb_control *ctl, struct rlb_buf *b)
 {
 	const struct rlb_config *cfg = ctl->cfg;
 	size_t n, idx = 0;
-	struct server_sum *sums = sum_servers(ctl, &n);
+	struct rlb_server_totals *sums = sum_servers(ctl, &n);
 
 	if (sums == NULL)
 		return -ENOMEM;
-	rlb_buf_printf(b, "{\"uptime_s\":%.3f,\"workers\":%d,\"latency_unit\":\"ms\",\"frontends\":[",
-		       (double)(ctl->loop.now_ms - ctl->started_ms) / 1000.0, cfg->workers);
+	rlb_buf_printf(b, "{\"uptime_s\":%.3f,\"workers\":%d,\"latency_unit\":\"ms\","
+		       "\"slo_ms\":{\"p95\":%u,\"p99\":%u},\"frontends\":[",
+		       (double)(ctl->loop.now_ms - ctl->started_ms) / 1000.0, cfg->workers, cfg->slo_p95_ms, cfg->slo_p99_ms);
 	for (size_t i = 0; i < cfg->num_frontends; i++) {
-		struct frontend_sum f;
+		struct rlb_frontend_totals f;
 
-		sum_frontend(&cfg->frontends[i], cfg->workers, &f);
+		rlb_stats_sum_frontend(&cfg->frontends[i], cfg->workers, &f);
 		rlb_buf_printf(b, "%s{\"name\":", i ? "," : "");
 		rlb_json_string(b, cfg->frontends[i].name);
 		rlb_buf_printf(b, ",\"connections_active\":%lu,\"connections_total\":%lu,\"requests\":{",
@@ -353,7 +328,7 @@ int rlb_export_stats_json(struct rlb_control *ctl, struct rlb_buf *b)
 		rlb_buf_printf(b, ",\"servers\":[");
 		for (size_t j = 0; j < cb->be->num_servers; j++, idx++) {
 			const struct rlb_server *srv = cb->servers[j].srv;
-			const struct server_sum *s = &sums[idx];
+			const struct rlb_server_totals *s = &sums[idx];
 
 			rlb_buf_printf(b, "%s{\"name\":", j ? "," : "");
 			rlb_json_string(b, srv->name);
@@ -372,6 +347,12 @@ int rlb_export_stats_json(struct rlb_control *ctl, struct rlb_buf *b)
 			latency_json(b, "response", &s->response);
 			rlb_buf_printf(b, ",");
 			latency_json(b, "total", &s->total);
+			rlb_buf_printf(b, "},\"windows\":{");
+			window_json(ctl, b, &cb->servers[j], 1);
+			rlb_buf_printf(b, ",");
+			window_json(ctl, b, &cb->servers[j], 10);
+			rlb_buf_printf(b, ",");
+			window_json(ctl, b, &cb->servers[j], 60);
 			rlb_buf_printf(b, "}}");
 		}
 		rlb_buf_printf(b, "]}");

@@ -32,6 +32,46 @@ int rlb_stats_alloc(struct rlb_config *cfg)
 	return 0;
 }
 
+static uint64_t load(const atomic_uint_fast64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+void rlb_stats_sum_server(const struct rlb_server *srv, int workers, struct rlb_server_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int w = 0; srv->stats != NULL && w < workers; w++) {
+		const struct rlb_server_stats *st = rlb_server_stats_of(srv, w);
+
+		for (int k = 0; k < 4; k++)
+			out->requests[k] += load(&st->requests[k]);
+		for (int k = 0; k < RLB_ERR_KINDS; k++)
+			out->errors[k] += load(&st->errors[k]);
+		out->retries += load(&st->retries);
+		out->bytes_in += load(&st->bytes_in);
+		out->bytes_out += load(&st->bytes_out);
+		out->idle_pool += load(&st->idle_pool);
+		rlb_hist_merge(&out->connect, &st->connect);
+		rlb_hist_merge(&out->response, &st->response);
+		rlb_hist_merge(&out->total, &st->total);
+	}
+}
+
+void rlb_stats_sum_frontend(const struct rlb_frontend *fe, int workers, struct rlb_frontend_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int w = 0; fe->stats != NULL && w < workers; w++) {
+		const struct rlb_frontend_stats *st = rlb_frontend_stats_of(fe, w);
+
+		out->connections += load(&st->connections);
+		out->closed += load(&st->closed);
+		for (int k = 0; k < 4; k++)
+			out->requests[k] += load(&st->requests[k]);
+		for (int k = 0; k < RLB_REJECTS; k++)
+			out->rejected[k] += load(&st->rejected[k]);
+	}
+}
+
 void rlb_stats_free(struct rlb_config *cfg)
 {
 	for (size_t i = 0; i < cfg->num_frontends; i++) {

@@ -31,6 +31,21 @@ struct rlb_frontend_stats {
 	atomic_uint_fast64_t rejected[RLB_REJECTS];  /* requests ringlb refused itself */
 } __attribute__((aligned(64)));
 
+/* One server summed over the workers: plain numbers. */
+struct rlb_server_totals {
+	uint64_t requests[4], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out, idle_pool;
+	struct rlb_hist_snapshot connect, response, total;
+};
+
+struct rlb_frontend_totals {
+	uint64_t connections, closed, requests[4], rejected[RLB_REJECTS];
+};
+
+/** Sums srv's (fe's) slices of `workers` workers into out (any thread; a
+ * record being written may be half in). */
+void rlb_stats_sum_server(const struct rlb_server *srv, int workers, struct rlb_server_totals *out);
+void rlb_stats_sum_frontend(const struct rlb_frontend *fe, int workers, struct rlb_frontend_totals *out);
+
 /** Allocates every server's and frontend's slices, one per worker (main
  * thread, before any worker starts). Returns 0 or -ENOMEM. */
 int rlb_stats_alloc(struct rlb_config *cfg);

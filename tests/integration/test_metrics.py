@@ -6,7 +6,7 @@ import json
 import re
 import urllib.request
 
-from harness import Backends, Ringlb, config, free_port, get
+from harness import Backends, Ringlb, config, free_port, get, wait_for
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.eE+-]+|\+Inf|NaN)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -83,6 +83,15 @@ def test_metrics_and_stats_after_n_requests():
         lat = s3["latency"]["total"]
         assert 20 <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"], lat
         assert doc["frontends"][0]["requests"]["2xx"] == n
+
+        # The 10 s and 60 s windows hold them once a second has been taken.
+        def window():
+            srv = {s["name"]: s for s in json.loads(fetch(aport, "/stats")[1])["backends"][0]["servers"]}["s3"]
+            return srv["windows"]
+        wait_for(lambda: window()["10s"]["requests"]["2xx"] == share["s3"], what="a window tick")
+        w = window()
+        assert w["60s"]["requests"]["2xx"] == share["s3"]
+        assert 20 <= w["10s"]["latency"]["total"]["p99"] <= w["10s"]["latency"]["total"]["max"], w
     finally:
         lb.close()
         be.stop()
