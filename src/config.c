@@ -283,7 +283,16 @@ static int global_key(struct loader *ld, const char *key, const char *value)
 		set_duration(ld, key, value, &cfg->drain_timeout_ms);
 	else if (strcmp(key, "admin") == 0)
 		set_admin(ld, value);
-	else if (strcmp(key, "slo_p95") == 0)
+	else if (strcmp(key, "access_log") == 0) {
+		if (value[0] == '\0' || strlen(value) >= sizeof(cfg->access_log))
+			error_at(ld, "access_log: expected a file path or \"-\" (standard output)");
+		else
+			snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", value);
+	} else if (strcmp(key, "access_log_format") == 0) {
+		if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
+			error_at(ld, "access_log_format: expected text or json, got '%s'", value);
+		cfg->access_log_json = strcmp(value, "json") == 0;
+	} else if (strcmp(key, "slo_p95") == 0)
 		set_duration(ld, key, value, &cfg->slo_p95_ms);
 	else if (strcmp(key, "slo_p99") == 0)
 		set_duration(ld, key, value, &cfg->slo_p99_ms);

@@ -50,7 +50,7 @@ enum rlb_op {
 	OP_CONNECT,
 	OP_CANCEL,     /* a counted completion with nothing to do: cancel, shutdown */
 	OP_TICK,
-	OP_WAKE,
+	OP_CALLBACK,   /* ptr is a struct rlb_callback: any completion the layers above own */
 };
 #define OP_MASK 7u
 
@@ -62,6 +62,12 @@ static inline uint64_t rlb_ud(void *ptr, enum rlb_op op)
 struct worker;
 struct conn;
 struct listener;
+
+/* A completion that belongs to no conn (the wake-up read, a log write):
+ * the dispatcher calls fn with the CQE's result. */
+struct rlb_callback {
+	void (*fn)(struct rlb_callback *cb, int res);
+};
 
 /* A growable byte buffer for heads (accumulated or rewritten). */
 struct rlb_buf {
@@ -219,6 +225,7 @@ struct worker {
 	struct __kernel_timespec tick_ts;
 	int wake_fd;
 	uint64_t wake_val;
+	struct rlb_callback wake_cb;
 	int stopping;
 	uint64_t drain_deadline_ms;
 	struct rlb_qsbr_reader qsbr; /* online only while handling completions */

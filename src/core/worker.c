@@ -198,12 +198,21 @@ static void arm_tick(struct worker *w)
 	io_uring_sqe_set_data64(sqe, rlb_ud(w, OP_TICK));
 }
 
+static void begin_drain(struct worker *w);
+
+static void on_wake(struct rlb_callback *cb, int res)
+{
+	(void)res;
+	begin_drain(rlb_container_of(cb, struct worker, wake_cb));
+}
+
 static void arm_wake(struct worker *w)
 {
 	struct io_uring_sqe *sqe = rlb_sqe(w);
 
+	w->wake_cb.fn = on_wake;
 	io_uring_prep_read(sqe, w->wake_fd, &w->wake_val, sizeof(w->wake_val), 0);
-	io_uring_sqe_set_data64(sqe, rlb_ud(w, OP_WAKE));
+	io_uring_sqe_set_data64(sqe, rlb_ud(&w->wake_cb, OP_CALLBACK));
 }
 
 static void update_clock(struct worker *w)
@@ -318,8 +327,8 @@ void rlb_worker_dispatch(struct worker *w, uint64_t ud, int res, unsigned flags)
 	case OP_TICK:
 		on_tick(w);
 		break;
-	case OP_WAKE:
-		begin_drain(w);
+	case OP_CALLBACK:
+		((struct rlb_callback *)ptr)->fn(ptr, res);
 		break;
 	default:
 		conn_event(ptr, op, res, flags);

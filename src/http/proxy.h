@@ -89,6 +89,11 @@ struct session {
 	uint64_t t_start_us;            /* this try's pick */
 	uint64_t t_sent_us;             /* the request's last byte went to the server: response time runs from here */
 	int client_status;              /* the status of the answer being sent to the client */
+	/* For the access log (kept only when it is on): */
+	char *log_req;                  /* "METHOD TARGET" of the request, malloc'd */
+	struct rlb_server *log_server;  /* the last server tried */
+	uint64_t t_request_us;          /* its head was read */
+	uint64_t connect_us, response_us, bytes_to_client;
 };
 
 struct upstream {
@@ -115,6 +120,7 @@ struct rlb_proxy_state {
 	unsigned generation;               /* the config's */
 	unsigned *backend_generation;      /* [backend] */
 	unsigned **server_version;         /* [backend][server] */
+	struct rlb_access_log *access_log; /* NULL: no access log */
 	/* Retry budget, per backend: a token per retry, earned by requests. */
 	uint32_t *retry_tokens;            /* [backend], in 1/100 of a retry */
 	struct rlb_http_msg msg;           /* scratch: the head being parsed right now */
@@ -161,6 +167,14 @@ int rlb_upstream_retry_stale(struct session *s);
 int rlb_upstream_retry_elsewhere(struct session *s, uint32_t why, enum rlb_outcome outcome);
 /** Closes the idle pooled connections to srv (it left: down, drained...). */
 void rlb_upstream_pool_flush(struct worker *w, struct rlb_server *srv);
+
+/* access_log.c */
+struct rlb_access_log;
+int rlb_access_log_open(struct worker *w);
+void rlb_access_log_flush(struct worker *w);
+void rlb_access_log_close(struct worker *w);
+/** One line for s's transaction; termination is "-" when it ended as it should. */
+void rlb_access_log_line(struct session *s, const char *termination);
 
 /* http_rewrite.c */
 /* What the request rewrite adds of its own. */

@@ -51,7 +51,7 @@ static int init(struct worker *w)
 			rlb_list_init(&ps->pools[i][j].idle);
 		ps->retry_tokens[i] = RLB_RETRY_BURST * 100;
 	}
-	return 0;
+	return rlb_access_log_open(w);
 }
 
 /* Applies the server changes the control thread published since the last
@@ -64,6 +64,7 @@ static void after_turn(struct worker *w)
 	const struct rlb_config *cfg = w->cfg;
 	unsigned g = atomic_load_explicit(&cfg->generation, memory_order_acquire);
 
+	rlb_access_log_flush(w);
 	if (g == ps->generation)
 		return;
 	ps->generation = g;
@@ -98,6 +99,7 @@ static void fini(struct worker *w)
 
 	if (ps == NULL)
 		return;
+	rlb_access_log_close(w);
 	for (size_t i = 0; ps->balancers != NULL && i < w->cfg->num_backends; i++)
 		if (ps->balancers[i] != NULL)
 			ps->balancers[i]->ops->destroy(ps->balancers[i]);

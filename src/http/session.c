@@ -8,6 +8,7 @@
  * directions as far as they can go. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -221,6 +222,30 @@ static int refuse_request(struct session *s, int status, const char *why)
 	return 1;
 }
 
+/* Notes what the access log line needs of a request: its method and
+ * target (m NULL: a head too bad to have them) and when it came. */
+static void log_begin(struct session *s, const struct rlb_http_msg *m)
+{
+	free(s->log_req);
+	s->log_req = NULL;
+	if (m != NULL && (s->log_req = malloc(m->method_len + m->target_len + 2)) != NULL)
+		sprintf(s->log_req, "%.*s %.*s", (int)m->method_len, m->method, (int)m->target_len, m->target);
+	s->t_request_us = s->c.w->now_us;
+	s->log_server = NULL;
+	s->connect_us = s->response_us = s->bytes_to_client = 0;
+}
+
+/* The transaction's access log line, once. */
+static void log_end(struct session *s, const char *termination)
+{
+	if (s->t_request_us == 0)
+		return;
+	rlb_access_log_line(s, termination);
+	s->t_request_us = 0;
+	free(s->log_req);
+	s->log_req = NULL;
+}
+
 static int read_request(struct session *s)
 {
 	struct rlb_proxy_state *ps = s->c.w->upper;
@@ -233,6 +258,8 @@ static int read_request(struct session *s)
 			rlb_session_close(s);
 		return 0;
 	}
+	if (ps->access_log != NULL) /* this transaction's line starts here */
+		log_begin(s, n > 0 ? m : NULL);
 	if (n < 0)
 		return refuse_request(s, m->error_status ? m->error_status : 400,
 				      m->error ? m->error : strerror((int)-n));
@@ -382,6 +409,7 @@ static int read_response(struct session *s)
 	if (m->status == 101 && !tunnel)
 		return bad_response(s, "101 without an upgrade request");
 	s->status = s->client_status = m->status;
+	s->response_us = s->c.w->now_us - s->t_sent_us;
 	if ((st = server_stats(s->c.w, u->srv)) != NULL) {
 		rlb_hist_record(&st->response, s->c.w->now_us - s->t_sent_us);
 		rlb_counter_add(&st->bytes_in, (uint64_t)n);
@@ -429,10 +457,13 @@ static int forward_response(struct session *s)
 
 	if (s->c.send_busy)
 		return 0;
-	if (!s->resp_head_sent)
+	if (!s->resp_head_sent) {
 		rlb_conn_send_add(&s->c, s->resp_head, s->resp_head_len);
+		s->bytes_to_client += s->resp_head_len;
+	}
 	if (u != NULL) {
 		got = rlb_conn_gather(&u->c, &s->c, body_take, &s->resp_body, &err);
+		s->bytes_to_client += got;
 		if (got && (st = server_stats(s->c.w, u->srv)) != NULL)
 			rlb_counter_add(&st->bytes_in, got);
 		/* A read-until-close body ends at the server's FIN; a reset is
@@ -532,6 +563,7 @@ static int finish(struct session *s)
 	}
 	if (s->up != NULL)
 		rlb_upstream_finish(s, s->up->reusable && !early);
+	log_end(s, "-");
 	if (!s->keep_alive || s->c.eof || s->c.w->stopping) {
 		end_connection(s);
 		return 1;
@@ -684,6 +716,9 @@ void rlb_session_close(struct session *s)
 {
 	if (s->c.closing)
 		return;
+	/* A transaction cut short: who ended it, as far as we can tell. */
+	log_end(s, s->resp_head_sent ? (s->up && s->up->c.eof ? "server_closed" : "closed_mid_response")
+				     : s->c.eof ? "client_closed" : "closed");
 	if (s->up != NULL)
 		rlb_upstream_abort(s);
 	if (s->reset_on_close)
@@ -701,6 +736,7 @@ static void session_free(struct session *s)
 
 	if (s->held != NULL)
 		return;
+	free(s->log_req);
 	if ((fst = frontend_stats(w, s->fe)) != NULL)
 		rlb_counter_add(&fst->closed, 1);
 	w->nclients--;

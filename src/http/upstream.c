@@ -255,7 +255,7 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 			return;
 		}
 		rlb_avoid_add(s->avoid, srv->index);
-		s->srv = srv;
+		s->srv = s->log_server = srv;
 		s->t_start_us = w->now_us;
 		atomic_fetch_add_explicit(&srv->active_requests, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&srv->total_requests, 1, memory_order_relaxed);
@@ -335,6 +335,7 @@ static void on_connect(struct conn *c, int res)
 	u->c.readable = 1;
 	if ((st = server_stats(c->w, u->srv)) != NULL)
 		rlb_hist_record(&st->connect, c->w->now_us - u->t_connect_us);
+	u->s->connect_us = c->w->now_us - u->t_connect_us;
 	rlb_timer_cancel(&u->c.timer); /* timeout_connect is over; the session arms what it waits for */
 	rlb_conn_arm_recv(&u->c);
 	rlb_session_pump(u->s);

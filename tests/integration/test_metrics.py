@@ -117,3 +117,65 @@ def test_refusals_and_errors_are_counted():
     finally:
         lb.close()
         be.stop()
+
+
+def test_grafana_dashboard_and_prometheus_config_match_the_metrics():
+    """configs/grafana-dashboard.json parses, and every metric its panels
+    query is one ringlb exports; configs/prometheus.yml scrapes /metrics."""
+    import os
+    from harness import ROOT
+    with open(os.path.join(ROOT, "configs", "grafana-dashboard.json")) as f:
+        dash = json.load(f)
+    wanted = {m for p in dash["panels"] for t in p["targets"] for m in re.findall(r"ringlb_[a-z_]+", t["expr"])}
+    assert len(dash["panels"]) >= 6 and wanted
+    with open(os.path.join(ROOT, "configs", "prometheus.yml")) as f:
+        prom = f.read()
+    assert "metrics_path: /metrics" in prom and "127.0.0.1:9900" in prom
+    be = Backends(1)
+    aport = free_port()
+    lb = Ringlb(config(be.lines(), global_extra="admin = %d" % aport))
+    try:
+        get(lb.port)
+        samples, _ = parse_prometheus(fetch(aport, "/metrics")[1])
+        exported = {name for name, _ in samples}
+        assert wanted <= exported, wanted - exported
+    finally:
+        lb.close()
+        be.stop()
+
+
+def test_access_log_has_a_line_per_request_text_and_json():
+    import os
+    import tempfile
+    from harness import Client, request
+    for fmt in ("text", "json"):
+        be = Backends(2)
+        be.servers[1].delay_ms = 20
+        fd, path = tempfile.mkstemp(suffix=".log")
+        os.close(fd)
+        lb = Ringlb(config(be.lines(), global_extra="access_log = %s\naccess_log_format = %s" % (path, fmt)))
+        try:
+            c = Client(lb.port)
+            for i in range(6):
+                c.send(b"GET /p?i=%d HTTP/1.1\r\nHost: t\r\n\r\n" % i)
+                assert c.response()[0] == 200
+            assert request(lb.port, b"GET /\x01 HTTP/1.1\r\nHost: t\r\n\r\n")[0] == 400
+        finally:
+            lb.close()  # lines still buffered go out at exit
+            be.stop()
+        with open(path) as f:
+            lines = f.read().splitlines()
+        os.unlink(path)
+        assert len(lines) == 7, lines
+        if fmt == "json":
+            docs = [json.loads(l) for l in lines]
+            ok = [d for d in docs if d["status"] == 200]
+            assert [d["path"] for d in ok] == ["/p?i=%d" % i for i in range(6)]
+            assert {d["server"] for d in ok} == {"s1", "s2"}
+            slow = [d for d in ok if d["server"] == "s2"]
+            assert all(d["total_ms"] >= 20 and d["response_ms"] >= 20 for d in slow), slow
+            assert all(d["bytes"] > 0 and d["termination"] == "-" and d["client"] == "127.0.0.1" for d in ok)
+            assert [d["status"] for d in docs].count(400) == 1
+        else:
+            assert re.match(r'^\S+Z 127\.0\.0\.1 "GET /p\?i=0" 200 s\d \d+ [\d.]+ [\d.]+ [\d.]+ 0 -$', lines[0]), lines[0]
+            assert any(' 400 - ' in l for l in lines), lines
