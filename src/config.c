@@ -288,6 +288,10 @@ static int global_key(struct loader *ld, const char *key, const char *value)
 			error_at(ld, "access_log: expected a file path or \"-\" (standard output)");
 		else
 			snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", value);
+	} else if (strcmp(key, "metrics") == 0) {
+		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+			error_at(ld, "metrics: expected on or off, got '%s'", value);
+		cfg->metrics = strcmp(value, "on") == 0;
 	} else if (strcmp(key, "access_log_format") == 0) {
 		if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
 			error_at(ld, "access_log_format: expected text or json, got '%s'", value);
@@ -762,6 +766,7 @@ int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t 
 	cfg->max_connections = 10000;
 	cfg->drain_timeout_ms = 10000;
 	cfg->slo_p95_ms = 200;
+	cfg->metrics = 1;
 	cfg->slo_p99_ms = 500;
 	ld.f = fopen(path, "r");
 	if (ld.f == NULL) {

@@ -46,6 +46,7 @@ struct rlb_config {
 	int admin_line;
 	char admin_token[128];       /* "": actions need no token */
 	uint32_t slo_p95_ms, slo_p99_ms; /* the dashboard's latency objectives */
+	int metrics;                 /* count and time requests (default on; off only to measure the cost) */
 	char access_log[256];        /* "": none; "-": standard output */
 	int access_log_json;         /* one JSON object per line instead of text */
 	atomic_uint generation;      /* shared: bumped after any server changed (ringlb/server.h) */

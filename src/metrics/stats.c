@@ -19,6 +19,8 @@ int rlb_stats_alloc(struct rlb_config *cfg)
 {
 	size_t nw = (size_t)cfg->workers;
 
+	if (!cfg->metrics)
+		return 0; /* no slices: the recording sites find NULL and skip */
 	for (size_t i = 0; i < cfg->num_frontends; i++)
 		if ((cfg->frontends[i].stats = zalloc_aligned(nw * sizeof(struct rlb_frontend_stats))) == NULL)
 			return -ENOMEM;
