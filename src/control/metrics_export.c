@@ -15,7 +15,7 @@
 static const double le_seconds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 static const char *const classes[] = { "2xx", "3xx", "4xx", "5xx" };
 static const char *const err_kinds[] = { "connect", "timeout", "reset", "bad_response" };
-static const char *const rejects[] = { "400", "431", "other" };
+static const char *const rejects[] = { "400", "431", "other", "max_connections" };
 
 void rlb_json_string(struct rlb_buf *b, const char *s)
 {

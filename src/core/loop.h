@@ -151,6 +151,9 @@ struct rlb_worker_hooks {
 	int (*init)(struct worker *w);
 	/** A listener accepted fd; the hook owns it from now on. */
 	void (*accept)(struct listener *l, int fd);
+	/** Optional. The loop is at max_clients: accepting on l pauses (new
+	 * connections wait in the kernel's backlog) until a client leaves. */
+	void (*full)(struct listener *l);
 	/** Optional. After each loop turn's completions (at least every tick):
 	 * where a worker notices server changes, and the control thread runs
 	 * what is due. */

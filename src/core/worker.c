@@ -159,8 +159,11 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 			close(res);
 		else
 			w->hooks->accept(l, res);
-		if (w->nclients >= w->max_clients)
+		if (w->nclients >= w->max_clients) {
 			pause_accept(l);
+			if (w->hooks->full != NULL)
+				w->hooks->full(l);
+		}
 	} else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
 		/* Out of descriptors: back off to the next tick instead of spinning,
 		 * and say so once per episode, not once per tick. */

@@ -116,9 +116,20 @@ static void fini(struct worker *w)
 	w->upper = NULL;
 }
 
+/* max_connections reached on this worker: counted per frontend (each time
+ * accepting pauses, connections are held back, not refused). */
+static void full(struct listener *l)
+{
+	struct rlb_frontend_stats *fst = frontend_stats(l->w, l->at.owner);
+
+	if (fst != NULL)
+		rlb_counter_add(&fst->rejected[RLB_REJECT_MAXCONN], 1);
+}
+
 const struct rlb_worker_hooks rlb_proxy_hooks = {
 	.init = init,
 	.accept = rlb_session_accept,
+	.full = full,
 	.after_turn = after_turn,
 	.fini = fini,
 };

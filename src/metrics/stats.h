@@ -11,7 +11,7 @@
 #include "ringlb/histogram.h"
 
 enum rlb_err_kind { RLB_ERR_CONNECT, RLB_ERR_TIMEOUT, RLB_ERR_RESET, RLB_ERR_BAD_RESPONSE, RLB_ERR_KINDS };
-enum rlb_reject { RLB_REJECT_400, RLB_REJECT_431, RLB_REJECT_OTHER, RLB_REJECTS };
+enum rlb_reject { RLB_REJECT_400, RLB_REJECT_431, RLB_REJECT_OTHER, RLB_REJECT_MAXCONN, RLB_REJECTS };
 
 struct rlb_server_stats {
 	atomic_uint_fast64_t requests[4];            /* answers relayed, by class: 2xx .. 5xx */

@@ -179,3 +179,20 @@ def test_access_log_has_a_line_per_request_text_and_json():
         else:
             assert re.match(r'^\S+Z 127\.0\.0\.1 "GET /p\?i=0" 200 s\d \d+ [\d.]+ [\d.]+ [\d.]+ 0 -$', lines[0]), lines[0]
             assert any(' 400 - ' in l for l in lines), lines
+
+
+def test_max_connections_pauses_are_counted():
+    from harness import Client
+    be = Backends(1)
+    aport = free_port()
+    lb = Ringlb(config(be.lines(), global_extra="admin = %d\nmax_connections = 2" % aport))
+    try:
+        held = [Client(lb.port) for _ in range(3)]  # the probe came and went; 2 fill the worker
+        from harness import wait_for
+        wait_for(lambda: value(parse_prometheus(fetch(aport, "/metrics")[1])[0], "ringlb_frontend_rejected_total",
+                               reason="max_connections") >= 1, what="the pause counted")
+        for c in held:
+            c.close()
+    finally:
+        lb.close()
+        be.stop()
