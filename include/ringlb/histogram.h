@@ -19,7 +19,7 @@
 #define RLB_HIST_BUCKETS 2560                  /* covers 0 .. 2^26 us (67 s) */
 
 struct rlb_histogram {
-	atomic_uint counts[RLB_HIST_BUCKETS];
+	atomic_uint_fast64_t counts[RLB_HIST_BUCKETS]; /* 64 bits: a busy bucket passes 2^32 in days */
 	atomic_uint_fast64_t count;
 	atomic_uint_fast64_t sum_us;
 	atomic_uint_fast64_t max_us;
@@ -53,9 +53,7 @@ static inline void rlb_counter_add(atomic_uint_fast64_t *c, uint64_t n)
 /** Records value_us. Only the histogram's one writer thread may call it. */
 static inline void rlb_hist_record(struct rlb_histogram *h, uint64_t value_us)
 {
-	atomic_uint *b = &h->counts[rlb_hist_bucket(value_us)];
-
-	atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1, memory_order_relaxed);
+	rlb_counter_add(&h->counts[rlb_hist_bucket(value_us)], 1);
 	rlb_counter_add(&h->count, 1);
 	rlb_counter_add(&h->sum_us, value_us);
 	if (value_us > atomic_load_explicit(&h->max_us, memory_order_relaxed))

@@ -229,7 +229,7 @@ void rlb_control_window_counts(const struct ctl_server *cs, uint32_t seconds, st
 	if (seconds > cs->counts_kept - 1)
 		seconds = cs->counts_kept - 1;
 	then = &cs->counts[(cs->counts_newest + RLB_WINDOW_SECONDS + 1 - seconds) % (RLB_WINDOW_SECONDS + 1)];
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < RLB_CLASSES; k++)
 		out->requests[k] = now->requests[k] - then->requests[k];
 	for (int k = 0; k < RLB_ERR_KINDS; k++)
 		out->errors[k] = now->errors[k] - then->errors[k];
@@ -297,7 +297,8 @@ int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg)
 	ctl->rng = t ^ (uint64_t)(uintptr_t)ctl;
 	ctl->backends = calloc(cfg->num_backends, sizeof(*ctl->backends));
 	ctl->scratch = malloc(sizeof(*ctl->scratch));
-	if (ctl->backends == NULL || ctl->scratch == NULL)
+	ctl->hscratch = malloc(sizeof(*ctl->hscratch));
+	if (ctl->backends == NULL || ctl->scratch == NULL || ctl->hscratch == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->num_backends; i++) {
 		int rc = init_backend(&ctl->backends[i], &cfg->backends[i]);
@@ -385,6 +386,8 @@ void rlb_control_free(struct rlb_control *ctl)
 	}
 	free(ctl->backends);
 	free(ctl->scratch);
+	free(ctl->hscratch);
 	ctl->backends = NULL;
 	ctl->scratch = NULL;
+	ctl->hscratch = NULL;
 }

@@ -20,7 +20,7 @@ struct health_check;
 
 /* A server's counters at one second, for windows of counts. */
 struct ctl_counts {
-	uint64_t requests[4], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out;
+	uint64_t requests[RLB_CLASSES], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out;
 };
 
 /* One server as the control thread keeps it. */
@@ -55,6 +55,7 @@ struct rlb_control {
 	uint64_t started_ms;          /* for the uptime metric */
 	uint64_t next_tick_ms;        /* the windows' next second */
 	struct rlb_server_totals *scratch; /* one server's sums, reused */
+	struct rlb_hist_snapshot *hscratch; /* one window's sum, reused */
 	struct ctl_backend *backends; /* [cfg->num_backends] */
 	struct rlb_http_msg msg;      /* scratch for a head being parsed */
 	uint64_t rng;

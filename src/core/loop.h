@@ -219,6 +219,7 @@ struct worker {
 	size_t nlisteners;
 	struct rlb_list conns;   /* every conn not yet released, all kinds */
 	uint32_t nconns;
+	uint32_t nwrites;        /* writes of the layers above in flight (OP_CALLBACK): the exit waits for them */
 	/* Client connections, counted by the layer above: accepting pauses at
 	 * max_clients; the drain ends when every one left is lingering. */
 	uint32_t nclients, max_clients, nlingering;

@@ -416,7 +416,7 @@ static void close_all(struct worker *w)
 
 	each_conn(w, shutdown_conn);
 	limit = w->now_ms + 1000;
-	while (w->nconns > 0 && w->now_ms < limit)
+	while ((w->nconns > 0 || w->nwrites > 0) && w->now_ms < limit)
 		if (turn(w) < 0)
 			break;
 	io_uring_submit(&w->ring); /* the final closes */

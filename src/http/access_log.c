@@ -38,6 +38,8 @@ static void submit(struct rlb_access_log *al)
 
 	io_uring_prep_write(sqe, al->fd, al->buf[out] + al->sent, al->len[out] - al->sent, (uint64_t)-1);
 	io_uring_sqe_set_data64(sqe, rlb_ud(&al->done, OP_CALLBACK));
+	if (!al->busy)
+		al->w->nwrites++; /* one until the whole buffer is out: the exit waits for it */
 	al->busy = 1;
 }
 
@@ -55,12 +57,14 @@ static void written(struct rlb_callback *cb, int res)
 		rlb_log("%s: access log: %s", al->w->name, strerror(-res));
 	al->len[out] = al->sent = 0;
 	al->busy = 0;
+	al->w->nwrites--;
 }
 
 int rlb_access_log_open(struct worker *w)
 {
 	const struct rlb_config *cfg = w->cfg;
 	struct rlb_access_log *al;
+	int rc = -ENOMEM;
 
 	if (cfg->access_log[0] == '\0')
 		return 0;
@@ -70,6 +74,7 @@ int rlb_access_log_open(struct worker *w)
 	al->fd = strcmp(cfg->access_log, "-") == 0 ? dup(STDOUT_FILENO)
 						   : open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (al->fd < 0) {
+		rc = -errno;
 		rlb_log("access_log %s: %s", cfg->access_log, strerror(errno));
 		goto fail;
 	}
@@ -84,7 +89,7 @@ fail:
 		free(al->buf[1]);
 	}
 	free(al);
-	return -ENOMEM;
+	return rc;
 }
 
 void rlb_access_log_flush(struct worker *w)
@@ -97,16 +102,25 @@ void rlb_access_log_flush(struct worker *w)
 	submit(al);
 }
 
-/* At exit, after the loop: what is left goes out with plain writes. */
+/* At exit, after the loop (which waited for the write in flight): what is
+ * left goes out with one plain write that must not block the exit (a
+ * pipe nobody reads): what it cannot take is dropped and counted. */
 void rlb_access_log_close(struct worker *w)
 {
 	struct rlb_access_log *al = w->upper ? w->upper->access_log : NULL;
+	uint32_t len;
+	ssize_t n;
 
 	if (al == NULL)
 		return;
-	for (int i = 0; i < 2; i++)
-		if (al->len[i] && write(al->fd, al->buf[i], al->len[i]) < 0)
-			rlb_log("%s: access log: %s", w->name, strerror(errno));
+	len = al->len[al->filling];
+	if (len && !al->busy) {
+		fcntl(al->fd, F_SETFL, fcntl(al->fd, F_GETFL) | O_NONBLOCK);
+		n = write(al->fd, al->buf[al->filling], len);
+		if (n < (ssize_t)len) /* lines cut short or not written: count them */
+			for (uint32_t i = n > 0 ? (uint32_t)n : 0; i < len; i++)
+				al->dropped += al->buf[al->filling][i] == '\n';
+	}
 	if (al->dropped)
 		rlb_log("%s: access log: %lu line(s) dropped in all (the file took them too slowly)", w->name,
 			(unsigned long)al->dropped);
@@ -141,7 +155,7 @@ void rlb_access_log_line(struct session *s, const char *termination)
 {
 	struct rlb_access_log *al = s->c.w->upper->access_log;
 	uint64_t now_us = s->c.w->now_us;
-	char line[LOG_LINE_MAX], method[40], path[512], stamp[64];
+	char line[LOG_LINE_MAX], method[40], path[512], stamp[64], server[200];
 	const char *req = s->log_req ? s->log_req : "- -", *sp = strchr(req, ' ');
 	struct timespec ts;
 	struct tm tm;
@@ -151,6 +165,8 @@ void rlb_access_log_line(struct session *s, const char *termination)
 		return;
 	put_escaped(method, sizeof(method), req, sp ? (size_t)(sp - req) : strlen(req));
 	put_escaped(path, sizeof(path), sp ? sp + 1 : "", sp ? strlen(sp + 1) : 0);
+	put_escaped(server, sizeof(server), s->log_server ? s->log_server->name : "-",
+		    strlen(s->log_server ? s->log_server->name : "-"));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
@@ -161,13 +177,13 @@ void rlb_access_log_line(struct session *s, const char *termination)
 			     "{\"time\":\"%s\",\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
 			     "\"server\":\"%s\",\"bytes\":%lu,\"connect_ms\":%.3f,\"response_ms\":%.3f,\"total_ms\":%.3f,"
 			     "\"retries\":%d,\"termination\":\"%s\"}\n",
-			     stamp, s->peer_ip, method, path, s->client_status, s->log_server ? s->log_server->name : "-",
+			     stamp, s->peer_ip, method, path, s->client_status, server,
 			     (unsigned long)s->bytes_to_client, (double)s->connect_us / 1000.0,
 			     (double)s->response_us / 1000.0, (double)(now_us - s->t_request_us) / 1000.0,
 			     s->tries + s->retried_stale, termination);
 	else
 		n = snprintf(line, sizeof(line), "%s %s \"%s %s\" %d %s %lu %.3f %.3f %.3f %d %s\n", stamp, s->peer_ip,
-			     method, path, s->client_status, s->log_server ? s->log_server->name : "-",
+			     method, path, s->client_status, server,
 			     (unsigned long)s->bytes_to_client, (double)s->connect_us / 1000.0,
 			     (double)s->response_us / 1000.0, (double)(now_us - s->t_request_us) / 1000.0,
 			     s->tries + s->retried_stale, termination);

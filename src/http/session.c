@@ -304,6 +304,7 @@ static int forward_request(struct session *s)
 	if (!s->req_head_sent) {
 		rlb_conn_send_add(&u->c, s->req_out.data, s->req_out.len);
 		s->req_head_sent = 1;
+		s->t_sent_us = s->c.w->now_us; /* the response time runs from here, whatever the body does */
 		sent = s->req_out.len;
 	}
 	sent += rlb_conn_gather(&s->c, &u->c, body_take, &s->req_body, &err);
@@ -315,10 +316,8 @@ static int forward_request(struct session *s)
 		reply_error(s, 400);
 		return 1;
 	}
-	if (s->req_body.done) {
+	if (s->req_body.done)
 		s->rq = RQ_DONE;
-		s->t_sent_us = s->c.w->now_us;
-	}
 	if (u->c.msg.msg_iovlen) {
 		rlb_conn_send_submit(&u->c);
 		return 1;
@@ -370,6 +369,16 @@ static int relay_interim(struct session *s, const struct rlb_http_msg *m)
 	rlb_conn_send_add(&s->c, s->resp_out.data, s->resp_out.len);
 	rlb_conn_send_submit(&s->c);
 	return 1;
+}
+
+/* A response to the client starts: counted by its status's class. */
+static void count_answer(struct session *s)
+{
+	struct rlb_frontend_stats *fst = frontend_stats(s->c.w, s->fe);
+	int cls = rlb_status_class(s->client_status);
+
+	if (fst != NULL && cls >= 0)
+		rlb_counter_add(&fst->requests[cls], 1);
 }
 
 /* The server's response head is bad, or it closed before one came. */
@@ -434,18 +443,11 @@ static int read_response(struct session *s)
 		rlb_conn_send_add(&s->c, s->resp_head, s->resp_head_len);
 		rlb_conn_send_submit(&s->c);
 		s->resp_head_sent = 1;
+		count_answer(s);
+		if (st != NULL) /* its answer; a tunnel's lifetime is no latency, so no total */
+			rlb_counter_add(&st->requests[0], 1);
 	}
 	return 1;
-}
-
-/* A response to the client starts: counted by its status's class. */
-static void count_answer(struct session *s)
-{
-	struct rlb_frontend_stats *fst = frontend_stats(s->c.w, s->fe);
-	int cls = rlb_status_class(s->client_status);
-
-	if (fst != NULL && cls >= 0)
-		rlb_counter_add(&fst->requests[cls], 1);
 }
 
 static int forward_response(struct session *s)
@@ -687,6 +689,8 @@ static void on_timeout(struct conn *c)
 		return;
 	}
 	rlb_log("client %s: timeout_client expired, answering 408", s->peer_ip);
+	if (s->c.w->upper->access_log != NULL && s->t_request_us == 0)
+		log_begin(s, NULL); /* a head that never came whole: its line says 408 */
 	reply_error(s, 408);
 	/* A client this slow gets no lingering (nor does it under nginx): the
 	 * 408 goes out and the slot is freed at once. */
@@ -717,8 +721,9 @@ void rlb_session_close(struct session *s)
 	if (s->c.closing)
 		return;
 	/* A transaction cut short: who ended it, as far as we can tell. */
-	log_end(s, s->resp_head_sent ? (s->up && s->up->c.eof ? "server_closed" : "closed_mid_response")
-				     : s->c.eof ? "client_closed" : "closed");
+	log_end(s, s->rs == RS_TUNNEL ? "-"
+		 : s->resp_head_sent ? (s->up && s->up->c.eof ? "server_closed" : "closed_mid_response")
+		 : s->c.eof ? "client_closed" : "closed");
 	if (s->up != NULL)
 		rlb_upstream_abort(s);
 	if (s->reset_on_close)

@@ -4,15 +4,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-static void *zalloc_aligned(size_t n)
+/* Zeroed, page-aligned, and resident only where written: most of a
+ * histogram's buckets are never touched, so they cost no memory. */
+static void *zalloc_lazy(size_t n)
 {
-	void *p = NULL;
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (posix_memalign(&p, 64, n) != 0)
-		return NULL;
-	memset(p, 0, n);
-	return p;
+	return p == MAP_FAILED ? NULL : p;
 }
 
 int rlb_stats_alloc(struct rlb_config *cfg)
@@ -22,13 +22,13 @@ int rlb_stats_alloc(struct rlb_config *cfg)
 	if (!cfg->metrics)
 		return 0; /* no slices: the recording sites find NULL and skip */
 	for (size_t i = 0; i < cfg->num_frontends; i++)
-		if ((cfg->frontends[i].stats = zalloc_aligned(nw * sizeof(struct rlb_frontend_stats))) == NULL)
+		if ((cfg->frontends[i].stats = zalloc_lazy(nw * sizeof(struct rlb_frontend_stats))) == NULL)
 			return -ENOMEM;
 	for (size_t i = 0; i < cfg->num_backends; i++)
 		for (size_t j = 0; j < cfg->backends[i].num_servers; j++) {
 			struct rlb_server *srv = &cfg->backends[i].servers[j];
 
-			if ((srv->stats = zalloc_aligned(nw * sizeof(struct rlb_server_stats))) == NULL)
+			if ((srv->stats = zalloc_lazy(nw * sizeof(struct rlb_server_stats))) == NULL)
 				return -ENOMEM;
 		}
 	return 0;
@@ -45,7 +45,7 @@ void rlb_stats_sum_server(const struct rlb_server *srv, int workers, struct rlb_
 	for (int w = 0; srv->stats != NULL && w < workers; w++) {
 		const struct rlb_server_stats *st = rlb_server_stats_of(srv, w);
 
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < RLB_CLASSES; k++)
 			out->requests[k] += load(&st->requests[k]);
 		for (int k = 0; k < RLB_ERR_KINDS; k++)
 			out->errors[k] += load(&st->errors[k]);
@@ -65,9 +65,9 @@ void rlb_stats_sum_frontend(const struct rlb_frontend *fe, int workers, struct r
 	for (int w = 0; fe->stats != NULL && w < workers; w++) {
 		const struct rlb_frontend_stats *st = rlb_frontend_stats_of(fe, w);
 
+		out->closed += load(&st->closed); /* first: a connection is counted before it closes */
 		out->connections += load(&st->connections);
-		out->closed += load(&st->closed);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < RLB_CLASSES; k++)
 			out->requests[k] += load(&st->requests[k]);
 		for (int k = 0; k < RLB_REJECTS; k++)
 			out->rejected[k] += load(&st->rejected[k]);
@@ -76,13 +76,17 @@ void rlb_stats_sum_frontend(const struct rlb_frontend *fe, int workers, struct r
 
 void rlb_stats_free(struct rlb_config *cfg)
 {
+	size_t nw = (size_t)cfg->workers;
+
 	for (size_t i = 0; i < cfg->num_frontends; i++) {
-		free(cfg->frontends[i].stats);
+		if (cfg->frontends[i].stats != NULL)
+			munmap(cfg->frontends[i].stats, nw * sizeof(struct rlb_frontend_stats));
 		cfg->frontends[i].stats = NULL;
 	}
 	for (size_t i = 0; i < cfg->num_backends; i++)
 		for (size_t j = 0; j < cfg->backends[i].num_servers; j++) {
-			free(cfg->backends[i].servers[j].stats);
+			if (cfg->backends[i].servers[j].stats != NULL)
+				munmap(cfg->backends[i].servers[j].stats, nw * sizeof(struct rlb_server_stats));
 			cfg->backends[i].servers[j].stats = NULL;
 		}
 }

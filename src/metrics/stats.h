@@ -10,11 +10,13 @@
 #include "ringlb/config.h"
 #include "ringlb/histogram.h"
 
+#define RLB_CLASSES 5 /* status classes counted: 1xx (a 101's upgrade) .. 5xx */
+
 enum rlb_err_kind { RLB_ERR_CONNECT, RLB_ERR_TIMEOUT, RLB_ERR_RESET, RLB_ERR_BAD_RESPONSE, RLB_ERR_KINDS };
 enum rlb_reject { RLB_REJECT_400, RLB_REJECT_431, RLB_REJECT_OTHER, RLB_REJECT_MAXCONN, RLB_REJECTS };
 
 struct rlb_server_stats {
-	atomic_uint_fast64_t requests[4];            /* answers relayed, by class: 2xx .. 5xx */
+	atomic_uint_fast64_t requests[RLB_CLASSES];  /* answers relayed, by class: 1xx (101 upgrades) .. 5xx */
 	atomic_uint_fast64_t errors[RLB_ERR_KINDS];  /* tries that failed, by kind */
 	atomic_uint_fast64_t retries;                /* tries after the first, for a request */
 	atomic_uint_fast64_t bytes_in, bytes_out;    /* from and to the server */
@@ -27,18 +29,18 @@ struct rlb_server_stats {
 struct rlb_frontend_stats {
 	atomic_uint_fast64_t connections;            /* accepted */
 	atomic_uint_fast64_t closed;                 /* of those, gone */
-	atomic_uint_fast64_t requests[4];            /* answers to clients, by class: 2xx .. 5xx */
+	atomic_uint_fast64_t requests[RLB_CLASSES];  /* answers to clients, by class: 1xx .. 5xx */
 	atomic_uint_fast64_t rejected[RLB_REJECTS];  /* requests ringlb refused itself */
 } __attribute__((aligned(64)));
 
 /* One server summed over the workers: plain numbers. */
 struct rlb_server_totals {
-	uint64_t requests[4], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out, idle_pool;
+	uint64_t requests[RLB_CLASSES], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out, idle_pool;
 	struct rlb_hist_snapshot connect, response, total;
 };
 
 struct rlb_frontend_totals {
-	uint64_t connections, closed, requests[4], rejected[RLB_REJECTS];
+	uint64_t connections, closed, requests[RLB_CLASSES], rejected[RLB_REJECTS];
 };
 
 /** Sums srv's (fe's) slices of `workers` workers into out (any thread; a
@@ -61,10 +63,11 @@ static inline struct rlb_frontend_stats *rlb_frontend_stats_of(const struct rlb_
 	return &fe->stats[worker];
 }
 
-/* The class index of a status (2xx -> 0 .. 5xx -> 3), or -1 for 1xx. */
+/* The class index of a final status (101 -> 0, 2xx -> 1 .. 5xx -> 4), or
+ * -1 for none yet. */
 static inline int rlb_status_class(int status)
 {
-	return status >= 200 && status < 600 ? status / 100 - 2 : -1;
+	return status >= 100 && status < 600 ? status / 100 - 1 : -1;
 }
 
 #endif

@@ -18,15 +18,16 @@ struct rlb_window_second {
 };
 
 struct rlb_window {
-	struct rlb_hist_snapshot prev;                     /* the cumulative at the last tick */
+	struct rlb_window_second prev;                     /* the cumulative at the last tick, sparse too */
 	struct rlb_window_second ring[RLB_WINDOW_SECONDS];
 	uint32_t newest;                                   /* ring index of the newest second */
 	uint32_t seconds;                                  /* how many are filled, up to RLB_WINDOW_SECONDS */
 };
 
 /** Takes the cumulative snapshot now (one second after the last): keeps its
- * difference from the last one as the newest second. 0 or -ENOMEM (the
- * second is then kept empty). */
+ * difference from the last one as the newest second, and now itself,
+ * sparse, for the next. 0 or -ENOMEM (the second is then kept empty and
+ * the next one holds both). */
 int rlb_window_tick(struct rlb_window *w, const struct rlb_hist_snapshot *now);
 
 /** The last `seconds` seconds (at most those kept) added into out; max is

@@ -44,7 +44,7 @@ def test_dashboard_charts_live_traffic_in_a_browser():
         dom = browse(url, "--dump-dom").stdout
         polls = re.search(r'data-polls="(\d+)"', dom)
         assert polls and int(polls.group(1)) >= 4, dom[-2000:]
-        cards = dict(re.findall(r'<div class="card[^"]*" id="srv-app/(s\d)"([^>]*)>', dom))
+        cards = {"s%d" % (int(i) + 1): a for i, a in re.findall(r'<div class="card[^"]*" id="srv-0/(\d)"([^>]*)>', dom)}
         assert set(cards) == {"s1", "s2", "s3"}, cards
         attrs = {s: dict(re.findall(r'data-(\w+)="([^"]*)"', a)) for s, a in cards.items()}
         for s, a in attrs.items():

@@ -196,3 +196,180 @@ def test_max_connections_pauses_are_counted():
     finally:
         lb.close()
         be.stop()
+
+
+# Found by the fresh-eyes review of issue #8; each failed before its fix.
+
+def test_response_time_of_an_early_answer_is_from_the_head_sent():
+    """The response time ran from the request body's end, never reached when
+    the server answered early (a 401 to an upload): the machine's uptime was
+    recorded."""
+    import socket as _socket
+    be = Backends(1)
+    aport = free_port()
+    lb = Ringlb(config(be.lines(), global_extra="admin = %d" % aport))
+    try:
+        s = _socket.create_connection(("127.0.0.1", lb.port))
+        s.sendall(b"POST /reject HTTP/1.1\r\nHost: t\r\nContent-Length: 4000000\r\n\r\n" + b"x" * 100000)
+        assert s.recv(100).startswith(b"HTTP/1.1 401")
+        s.close()
+        doc = json.loads(fetch(aport, "/stats")[1])
+        lat = doc["backends"][0]["servers"][0]["latency"]["response"]
+        assert lat["count"] == 1 and lat["max"] < 2000, lat
+    finally:
+        lb.close()
+        be.stop()
+
+
+def test_json_access_log_escapes_server_names_and_logs_408s():
+    import os
+    import tempfile
+    import time
+    from harness import Client
+    be = Backends(1)
+    fd, path = tempfile.mkstemp(suffix=".log")
+    os.close(fd)
+    lines_cfg = [('q"u\\o', be.port(0), "")]
+    lb = Ringlb(config(lines_cfg, global_extra="access_log = %s\naccess_log_format = json" % path,
+                       frontend_extra="timeout_client = 300ms"))
+    try:
+        assert get(lb.port)[0] == 200
+        c = Client(lb.port)
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n")  # never finished: 408
+        assert c.response()[0] == 408
+        t0 = time.monotonic()
+        wait_for(lambda: time.monotonic() - t0 > 0.3, what="a loop turn")
+    finally:
+        lb.close()
+        be.stop()
+    with open(path) as f:
+        docs = [json.loads(l) for l in f.read().splitlines()]
+    os.unlink(path)
+    assert [d["status"] for d in docs] == [200, 408], docs
+    assert docs[0]["server"] == 'q"u\\o'
+
+
+def test_access_log_to_a_pipe_nobody_reads_does_not_hold_up_sigterm():
+    """A plain blocking write at exit hung the process on a full pipe."""
+    import os
+    import signal
+    import subprocess
+    import tempfile
+    import time
+    from harness import BINARY
+    be = Backends(1)
+    port = free_port()
+    fd, cfg = tempfile.mkstemp(suffix=".ini")
+    with os.fdopen(fd, "w") as f:
+        f.write(config(be.lines(), global_extra="access_log = -").replace("@PORT@", str(port)))
+    r, w = os.pipe()  # nobody reads r
+    proc = subprocess.Popen([BINARY, "-c", cfg], stdout=w, stderr=subprocess.DEVNULL)
+    os.close(w)
+    try:
+        wait_for(lambda: _listening(port), what="ringlb to listen")
+        from harness import Client
+        c = Client(port)
+        for i in range(3000):  # far more than a pipe holds
+            c.send(b"GET /%s HTTP/1.1\r\nHost: t\r\n\r\n" % (b"x" * 200))
+            assert c.response()[0] == 200
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        proc.wait(5)
+        assert time.monotonic() - t0 < 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(r)
+        os.unlink(cfg)
+        be.stop()
+
+
+def _listening(port):
+    import socket as _socket
+    try:
+        _socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_access_log_has_no_duplicate_lines_after_sigterm():
+    """The write in flight at exit was written again by the exit's flush."""
+    import os
+    import tempfile
+    import threading
+    from harness import Client
+    be = Backends(2)
+    fd, path = tempfile.mkstemp(suffix=".log")
+    os.close(fd)
+    lb = Ringlb(config(be.lines(), global_extra="access_log = %s" % path, workers=2))
+    stop = threading.Event()
+
+    def client(k):
+        c = Client(lb.port)
+        i = 0
+        try:
+            while not stop.is_set():
+                c.send(b"GET /%d-%d HTTP/1.1\r\nHost: t\r\n\r\n" % (k, i))
+                c.response()
+                i += 1
+        except (OSError, EOFError):
+            pass
+    ts = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    for t in ts:
+        t.start()
+    try:
+        wait_for(lambda: os.path.getsize(path) > 100000, what="lines in the log")
+    finally:
+        lb.close()
+        stop.set()
+        for t in ts:
+            t.join()
+        be.stop()
+    with open(path) as f:
+        paths = [l.split('"')[1] for l in f.read().splitlines()]
+    os.unlink(path)
+    assert len(paths) == len(set(paths)), len(paths) - len(set(paths))
+
+
+def test_upgrades_are_counted():
+    """A 101 was counted nowhere, so the counters did not sum to N."""
+    from harness import Client
+    be = Backends(1)
+    aport = free_port()
+    lb = Ringlb(config(be.lines(), global_extra="admin = %d" % aport))
+    try:
+        c = Client(lb.port)
+        c.send(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        assert c.response()[0] == 101
+        c.send(b"ping")
+        c.close()
+        assert get(lb.port)[0] == 200
+        samples, _ = parse_prometheus(fetch(aport, "/metrics")[1])
+        assert value(samples, "ringlb_server_requests_total", code="1xx") == 1
+        assert value(samples, "ringlb_frontend_requests_total", code="1xx") == 1
+        assert value(samples, "ringlb_server_requests_total") == 2
+    finally:
+        lb.close()
+        be.stop()
+
+
+def test_a_bad_access_log_path_says_why():
+    import subprocess
+    import tempfile
+    import os
+    from harness import BINARY
+    be = Backends(1)
+    fd, cfg = tempfile.mkstemp(suffix=".ini")
+    with os.fdopen(fd, "w") as f:
+        f.write(config(be.lines(), global_extra="access_log = /nonexistent/dir/a.log")
+                .replace("@PORT@", str(free_port())))
+    try:
+        out = subprocess.run([BINARY, "-c", cfg], capture_output=True, text=True, timeout=10)
+        assert out.returncode != 0
+        assert "access_log /nonexistent/dir/a.log: No such file or directory" in out.stderr, out.stderr
+        assert "Cannot allocate memory" not in out.stderr, out.stderr
+    finally:
+        os.unlink(cfg)
+        be.stop()

@@ -95,12 +95,28 @@ static void test_cumulative_counts_for_prometheus(void **state)
 	assert_int_equal(rlb_hist_quantile(&s, 0.99), 0);
 }
 
+/* Bucket counters were 32 bits: a busy bucket wrapped after 2^32 records
+ * and read as a counter reset (fresh-eyes review of issue #8). */
+static void test_buckets_count_past_two_to_the_32(void **state)
+{
+	static struct rlb_histogram h;
+	static struct rlb_hist_snapshot s;
+
+	(void)state;
+	atomic_store(&h.counts[rlb_hist_bucket(100)], UINT32_MAX);
+	rlb_hist_record(&h, 100);
+	rlb_hist_merge(&s, &h);
+	assert_true(s.counts[rlb_hist_bucket(100)] == (uint64_t)UINT32_MAX + 1);
+	assert_true(rlb_hist_count_below(&s, 1000) == (uint64_t)UINT32_MAX + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buckets_tile_the_range_within_one_percent),
 		cmocka_unit_test(test_quantiles_within_one_percent_after_merging),
 		cmocka_unit_test(test_cumulative_counts_for_prometheus),
+		cmocka_unit_test(test_buckets_count_past_two_to_the_32),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
