@@ -382,7 +382,7 @@ int rlb_upstream_retry_stale(struct session *s)
 	if (server_stats(s->c.w, fresh->srv) != NULL)
 		rlb_counter_add(&server_stats(s->c.w, fresh->srv)->retries, 1);
 	s->rq = RQ_FORWARD;
-	s->req_body.done = 0;
+	s->req_body.done = 1; /* no body (both retries require it): done once the head is out */
 	s->req_abandoned = 0;
 	return 1;
 }
@@ -401,7 +401,7 @@ int rlb_upstream_retry_elsewhere(struct session *s, uint32_t why, enum rlb_outco
 	rlb_conn_close(&u->c);
 	detach(s);
 	s->rq = RQ_FORWARD;
-	s->req_body.done = 0;
+	s->req_body.done = 1; /* no body (both retries require it): done once the head is out */
 	s->req_abandoned = 0;
 	s->rs = RS_HEAD;
 	try_next(s, head_again(s));

@@ -434,3 +434,22 @@ def test_no_server_available_is_logged_once_per_episode():
     finally:
         lb.close()
         be.stop()
+
+
+def test_a_retried_request_keeps_its_client_connection_alive():
+    """A retry set the request body's end to 'not yet' for a request without
+    one, so the answer went out with Connection: close and the client's next
+    request met a closed connection (found by the fresh-eyes review of #8)."""
+    be = Backends(2)
+    lb = started(be, "retry_on = connect-failure, 503\nretries = 2\neject_after = 0\n")
+    try:
+        be.servers[1].fail_status = 503
+        c = Client(lb.port)
+        for i in range(8):  # round robin: every other one meets s2 and is retried on s1
+            c.send(b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % i)
+            status, h, _ = c.response()
+            assert status == 200 and h.get("connection") != "close", (i, h)
+        assert len(be.servers[1].seen) >= 3
+    finally:
+        lb.close()
+        be.stop()
