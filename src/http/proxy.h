@@ -85,6 +85,7 @@ struct session {
 	uint8_t reset_on_close : 1;     /* close with RST: a read-until-close body was cut short */
 	int tries;
 	int status;                     /* the final status of this try's response, 0 before one */
+	enum rlb_outcome retry_of;      /* a retry after an answer went wrong: what went wrong (else OK) */
 	uint64_t *avoid;
 	uint64_t t_start_us;            /* this try's pick */
 	uint64_t t_sent_us;             /* the request's last byte went to the server: response time runs from here */

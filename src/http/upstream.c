@@ -245,6 +245,12 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 		struct rlb_server *srv = b->ops->pick(b, &ctx);
 		struct upstream *u;
 
+		if (srv == NULL && s->retry_of != RLB_OUTCOME_OK) {
+			/* A retry found no other server: the answer is the failure
+			 * that was being retried (502 for a reset, 504...), not a 503. */
+			rlb_session_upstream_failed(s, s->retry_of);
+			return;
+		}
 		if (srv == NULL) {
 			/* Once per episode, on whichever worker meets it first; it
 			 * ends when a server answers (note_outcome) or comes up. */
@@ -282,6 +288,7 @@ void rlb_upstream_start(struct session *s)
 	memset(s->avoid, 0, RLB_AVOID_WORDS(s->fe->backend->num_servers) * sizeof(uint64_t));
 	s->tries = 0;
 	s->retried_stale = 0;
+	s->retry_of = RLB_OUTCOME_OK;
 	budget_earn(s);
 	try_next(s, &s->c.w->upper->msg);
 }
@@ -404,6 +411,10 @@ int rlb_upstream_retry_elsewhere(struct session *s, uint32_t why, enum rlb_outco
 	s->req_body.done = 1; /* no body (both retries require it): done once the head is out */
 	s->req_abandoned = 0;
 	s->rs = RS_HEAD;
+	/* If no other server takes it, the client gets what it would have:
+	 * 503 for a 503, 504 for a 504, else 502. */
+	s->retry_of = why == RLB_RETRY_503 ? RLB_OUTCOME_CONNECT_FAIL
+		    : why == RLB_RETRY_504 ? RLB_OUTCOME_TIMEOUT : RLB_OUTCOME_BAD_RESPONSE;
 	try_next(s, head_again(s));
 	return 1;
 }
