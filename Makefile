@@ -4,6 +4,9 @@ CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -D_GNU_SOURCE -pthread
 LDLIBS   = -luring -linih -lm -pthread
+# Plugins (balance = plugin:PATH) call back into ringlb (rlb_backend_param,
+# the balancer helpers): the binary exports its symbols to them.
+LDFLAGS += -rdynamic
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 B = build
@@ -42,7 +45,7 @@ $(B)/gen/dashboard_html.c: src/control/dashboard.html
 	  echo '0 };'; echo 'const unsigned rlb_dashboard_html_len = sizeof(rlb_dashboard_html) - 1;'; } > $@
 
 $(B)/ringlb: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -51,7 +54,7 @@ $(B)/obj/%.o: %.c $(HEADERS)
 # Unit tests link the core sources (not main.c), built with ASan and UBSan.
 $(B)/tests/%: tests/unit/%.c $(CORE_SRCS) $(HEADERS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(CORE_SRCS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(CORE_SRCS) $(LDLIBS) -lcmocka
 
 # Node's llhttp corpus sits beside the checkout (shared/); without it the
 # conformance test reports itself skipped.
@@ -73,7 +76,7 @@ integration: $(B)/ringlb $(PLUGINS)
 # connection by the same path as in service, so a leak anywhere fails the run.
 $(B)/asan/ringlb: $(SRCS) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(SRCS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -O1 $(SAN) -o $@ $(SRCS) $(LDLIBS)
 
 integration-asan: $(B)/asan/ringlb $(PLUGINS)
 	RINGLB_BINARY=$(B)/asan/ringlb ASAN_OPTIONS=detect_leaks=1 python3 tests/integration/run.py

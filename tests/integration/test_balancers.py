@@ -2,7 +2,8 @@
 import os
 from collections import Counter
 
-from harness import ROOT, Client, free_port, get, proxy
+from harness import ROOT, Client, config, free_port, get, proxy
+from test_lifecycle import check as check_config
 
 ALGOS = ["round_robin", "least_conn", "consistent_hash", "p2c", "ewma", "random"]
 
@@ -70,3 +71,15 @@ def test_plugin_from_config():
     so = os.path.join(ROOT, "build", "plugins", "first_available.so")
     with proxy(3, balance="plugin:" + so) as (lb, _):
         assert {get(lb.port)[1]["x-server"] for _ in range(10)} == {"s1"}
+
+
+def test_plugin_reads_its_own_keys():
+    """A plugin's keys are read with rlb_backend_param(), which the binary
+    did not export: dlopen failed with 'undefined symbol: rlb_backend_param'
+    (issue #9). ringlb now links with -rdynamic."""
+    so = os.path.join(ROOT, "build", "plugins", "first_available.so")
+    with proxy(3, balance="plugin:" + so, backend_extra="first_skip = 1") as (lb, _):
+        assert {get(lb.port)[1]["x-server"] for _ in range(10)} == {"s2"}
+    text = config([("a", 9, "")], balance="plugin:" + so, backend_extra="first_skip = many").replace("@PORT@", "8080")
+    rc, out, path = check_config(text)
+    assert rc != 0 and "first_skip: expected a number of servers" in out, out
