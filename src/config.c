@@ -29,6 +29,9 @@ struct loader {
 	size_t errlen;
 	char section[128];   /* last section seen, to detect a new one */
 	enum section_kind kind;
+	/* Keys of the current section so far, for "set twice". */
+	struct { char key[RLB_NAME_MAX]; int line; } seen[64];
+	int nseen;
 };
 
 static void error_at(struct loader *ld, const char *fmt, ...)
@@ -63,6 +66,8 @@ int rlb_parse_duration_ms(const char *s, uint32_t *ms)
 		mult = 1000;
 	else if (strcmp(end, "m") == 0)
 		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
 	else
 		return -EINVAL;
 	if (v > UINT32_MAX / mult)
@@ -351,8 +356,10 @@ static int set_balance(struct loader *ld, struct rlb_backend *be, const char *va
 			error_at(ld, "balance: plugin %s: %s", value + 7, why);
 	} else {
 		be->balancer = rlb_balancer_find(value);
-		if (be->balancer == NULL)
-			error_at(ld, "balance: unknown algorithm '%s'", value);
+		if (be->balancer == NULL) {
+			rlb_balancer_names(why, sizeof(why));
+			error_at(ld, "balance: unknown algorithm '%s' (known: %s, or plugin:PATH)", value, why);
+		}
 	}
 	return 0;
 }
@@ -587,6 +594,22 @@ static int backend_key(struct loader *ld, const char *key, const char *value)
 	return 0;
 }
 
+/* Whether key was set before in this section (an error naming both lines:
+ * a value silently replaced is how a config lies). "server" repeats. */
+static int set_twice(struct loader *ld, const char *section, const char *key)
+{
+	for (int i = 0; i < ld->nseen; i++)
+		if (strcmp(ld->seen[i].key, key) == 0) {
+			error_at(ld, "%s: set twice in [%s] (first at line %d)", key, section, ld->seen[i].line);
+			return 1;
+		}
+	if (ld->nseen < (int)(sizeof(ld->seen) / sizeof(ld->seen[0])) && strlen(key) < RLB_NAME_MAX) {
+		snprintf(ld->seen[ld->nseen].key, RLB_NAME_MAX, "%s", key);
+		ld->seen[ld->nseen++].line = ld->line;
+	}
+	return 0;
+}
+
 /* inih handler: returns 1 to go on, 0 on error (the reader then stops). */
 static int on_key(void *user, const char *section, const char *key, const char *value)
 {
@@ -597,8 +620,11 @@ static int on_key(void *user, const char *section, const char *key, const char *
 		return 0;
 	if (strcmp(section, ld->section) != 0) {
 		snprintf(ld->section, sizeof(ld->section), "%s", section);
+		ld->nseen = 0;
 		rc = open_section(ld, section);
 	}
+	if (rc == 0 && !ld->failed && strcmp(key, "server") != 0 && set_twice(ld, section, key))
+		return 0;
 	if (rc == 0 && !ld->failed) {
 		switch (ld->kind) {
 		case SEC_GLOBAL: rc = global_key(ld, key, value); break;
@@ -625,7 +651,11 @@ static char *read_line(char *str, int num, void *stream)
 	if (s == NULL)
 		return NULL;
 	ld->line++;
-	if (s[strspn(s, " \t")] == '[')
+	/* Indented lines are ordinary lines (HAProxy users indent by habit);
+	 * inih would read them as a continuation of the line above. */
+	if (s[0] == ' ' || s[0] == '\t')
+		memmove(s, s + strspn(s, " \t"), strlen(s + strspn(s, " \t")) + 1);
+	if (s[0] == '[')
 		ld->section_line = ld->line;
 	if (strchr(s, '\n') == NULL && !feof(ld->f)) {
 		error_at(ld, "line longer than %d characters", num - 2);

@@ -107,6 +107,10 @@ static inline int rlb_server_eligible(const struct rlb_server *srv, const struct
  */
 const struct rlb_balancer_ops *rlb_balancer_find(const char *name);
 
+/** The built-in modules' names, ", "-separated, into out (for messages).
+ * Returns the length written. */
+size_t rlb_balancer_names(char *out, size_t len);
+
 /**
  * Loads a balancer from a shared object for "balance = plugin:PATH". The
  * object exports `const struct rlb_balancer_ops rlb_balancer_plugin`. Returns

@@ -25,6 +25,15 @@ const struct rlb_balancer_ops *rlb_balancer_find(const char *name)
 	return NULL;
 }
 
+size_t rlb_balancer_names(char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]) && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s", i ? ", " : "", builtin[i]->name);
+	return n;
+}
+
 const struct rlb_balancer_ops *rlb_balancer_load_plugin(const char *path, char *why, size_t whylen)
 {
 	const struct rlb_balancer_ops *ops;

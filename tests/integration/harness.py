@@ -123,9 +123,14 @@ class Ringlb:
 
 
 def config(servers, balance="round_robin", backend_extra="", frontend_extra="", workers=1, global_extra=""):
-    lines = ["[global]", "workers = %d" % workers, "drain_timeout = 5s", global_extra, "",
-             "[frontend main]", "listen = 127.0.0.1:@PORT@", "backend = app", frontend_extra, "",
-             "[backend app]", "balance = " + balance, "timeout_connect = 1s", backend_extra]
+    """A config with the tests' defaults; a key the extras set replaces its
+    default (a key set twice is a config error)."""
+    def defaults(extra, *lines):
+        keys = {l.split("=")[0].strip() for l in extra.splitlines() if "=" in l}
+        return [l for l in lines if l.split("=")[0].strip() not in keys] + [extra]
+    lines = (["[global]"] + defaults(global_extra, "workers = %d" % workers, "drain_timeout = 5s") +
+             ["", "[frontend main]", "listen = 127.0.0.1:@PORT@", "backend = app", frontend_extra, "",
+              "[backend app]"] + defaults(backend_extra, "balance = " + balance, "timeout_connect = 1s"))
     lines += ["server = %s 127.0.0.1:%d%s" % s for s in servers]
     return "\n".join(lines) + "\n"
 

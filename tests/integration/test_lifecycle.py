@@ -14,7 +14,7 @@ BAD_CONFIGS = [
     ("[frontend a]\nlisten = 127.0.0.1:1\nbackend = nope\n[backend b]\nserver = x 127.0.0.1:2\n", 3,
      "unknown backend 'nope'"),
     ("[frontend a]\nlisten = 300.0.0.1:1\n", 2, "listen: invalid address"),
-    ("[frontend a]\ntimeout_client = 5h\n", 2, "timeout_client: invalid duration '5h'"),
+    ("[frontend a]\ntimeout_client = 5d\n", 2, "timeout_client: invalid duration '5d'"),
     ("[sideways]\nx = 1\n", 2, "unknown section [sideways]"),
     ("[backend b]\nserver = x 127.0.0.1:2 weight=-1\n", 2, "server weight"),
     ("[backend b]\nserver = x\n", 2, "server: expected"),

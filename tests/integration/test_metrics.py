@@ -54,6 +54,9 @@ def test_metrics_and_stats_after_n_requests():
         n = 90
         for _ in range(n):
             assert get(lb.port)[0] == 200
+        # The last try is counted just after its response went out.
+        wait_for(lambda: value(parse_prometheus(fetch(aport, "/metrics")[1])[0],
+                               "ringlb_server_total_duration_seconds_count") == n, what="every try counted")
         ctype, text = fetch(aport, "/metrics")
         assert ctype.startswith("text/plain; version=0.0.4")
         samples, types = parse_prometheus(text)
@@ -346,6 +349,10 @@ def test_upgrades_are_counted():
         c.send(b"ping")
         c.close()
         assert get(lb.port)[0] == 200
+        # A try is counted when its response has gone out, just after the
+        # client may have read it: wait for the count rather than race it.
+        wait_for(lambda: value(parse_prometheus(fetch(aport, "/metrics")[1])[0],
+                               "ringlb_server_requests_total") == 2, what="both counted")
         samples, _ = parse_prometheus(fetch(aport, "/metrics")[1])
         assert value(samples, "ringlb_server_requests_total", code="1xx") == 1
         assert value(samples, "ringlb_frontend_requests_total", code="1xx") == 1

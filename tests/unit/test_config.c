@@ -202,6 +202,28 @@ static void test_health_and_admin_keys(void **state)
 	rlb_config_free(&cfg);
 }
 
+/* Config honesty (issue #9): indented lines are lines, durations take h, a
+ * repeated key is an error naming both lines, an unknown algorithm lists
+ * the known ones. */
+static void test_config_honesty(void **state)
+{
+	struct rlb_config cfg;
+
+	(void)state;
+	assert_int_equal(load("[global]\n  workers = 2\n\tmax_connections = 5\n" FE "  timeout_server = 1h\n", &cfg), 0);
+	assert_int_equal(cfg.workers, 2);
+	assert_int_equal(cfg.max_connections, 5);
+	assert_int_equal(cfg.backends[0].timeout_server_ms, 3600000);
+	rlb_config_free(&cfg);
+	expect_error("[frontend f]\nlisten = 127.0.0.1:1\n\nlisten = 127.0.0.1:2\n", 4,
+		     "listen: set twice in [frontend f] (first at line 2)");
+	expect_error("[global]\nworkers = 1\n  workers = 2\n", 3, "workers: set twice in [global] (first at line 2)");
+	expect_error(FE "retries = 1\nretries = 2\n", 7, "retries: set twice in [backend b] (first at line 6)");
+	expect_error(FE "balance = fastest\n", 6,
+		     "balance: unknown algorithm 'fastest' (known: round_robin, least_conn, consistent_hash, p2c, ewma, "
+		     "random, or plugin:PATH)");
+}
+
 static void test_module_keys(void **state)
 {
 	struct rlb_config cfg;
@@ -264,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_module_keys),
 		cmocka_unit_test(test_health_and_admin_keys),
+		cmocka_unit_test(test_config_honesty),
 		cmocka_unit_test(test_durations_and_addresses),
 	};
 
