@@ -7,7 +7,6 @@
  * connection's timer runs from the check's start. */
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,29 +121,22 @@ static void send_request(struct health_check *hc)
 static int connect_new(struct health_check *hc)
 {
 	struct rlb_server *srv = hc->cs->srv;
-	struct worker *w = &hc->ctl->loop;
-	struct io_uring_sqe *sqe;
 	struct hc_conn *hcc;
-	int one = 1, fd;
+	int fd = rlb_conn_socket(srv->addr.ss_family);
 
-	fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		return fd;
 	hcc = calloc(1, sizeof(*hcc));
 	if (hcc == NULL) {
 		close(fd);
 		return -ENOMEM;
 	}
-	rlb_conn_init(&hcc->c, w, fd, &hc_conn_ops);
+	rlb_conn_init(&hcc->c, &hc->ctl->loop, fd, &hc_conn_ops);
 	hcc->hc = hc;
 	hcc->in_check = 1;
 	hc->conn = hcc;
 	hc->reused = 0;
-	sqe = rlb_sqe(w);
-	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&srv->addr, srv->addr_len);
-	io_uring_sqe_set_data64(sqe, rlb_ud(hcc, OP_CONNECT));
-	hcc->c.inflight++;
+	rlb_conn_connect(&hcc->c, (const struct sockaddr *)&srv->addr, srv->addr_len);
 	return 0;
 }
 

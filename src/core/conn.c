@@ -3,6 +3,8 @@
  * sendmsg, and teardown. What the bytes mean is the kind's (c->ops). */
 #include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,6 +29,25 @@ void rlb_conn_init(struct conn *c, struct worker *w, int fd, const struct conn_o
 	rlb_timer_init(&c->timer, timer_fired);
 	rlb_list_init(&c->starved_link);
 	rlb_list_init(&c->pinned_link);
+}
+
+int rlb_conn_socket(int family)
+{
+	int one = 1, fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+void rlb_conn_connect(struct conn *c, const struct sockaddr *addr, socklen_t len)
+{
+	struct io_uring_sqe *sqe = rlb_sqe(c->w);
+
+	io_uring_prep_connect(sqe, c->fd, addr, len);
+	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CONNECT));
+	c->inflight++;
 }
 
 void rlb_conn_arm_timer(struct conn *c, uint32_t timeout_ms)

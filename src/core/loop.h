@@ -260,6 +260,11 @@ void rlb_buf_free(struct rlb_buf *b);
 
 /* conn.c */
 void rlb_conn_init(struct conn *c, struct worker *w, int fd, const struct conn_ops *ops);
+/** A TCP socket of family for an outgoing connection (TCP_NODELAY set):
+ * the fd, or a negative errno. */
+int rlb_conn_socket(int family);
+/** Submits c's connect to addr; its completion reaches ops->on_connect. */
+void rlb_conn_connect(struct conn *c, const struct sockaddr *addr, socklen_t len);
 void rlb_conn_arm_recv(struct conn *c);
 void rlb_conn_flow_control(struct conn *c);
 void rlb_conn_on_recv(struct conn *c, int res, unsigned flags);

@@ -64,6 +64,7 @@ void rlb_session_accept(struct listener *l, int fd)
 	struct session *s = calloc(1, sizeof(*s));
 	socklen_t len = sizeof(s->peer);
 	struct rlb_frontend *fe = l->at.owner;
+	struct rlb_frontend_stats *fst;
 	size_t words = RLB_AVOID_WORDS(fe->backend->num_servers);
 
 	if (s == NULL || (s->avoid = calloc(words, sizeof(uint64_t))) == NULL) {
@@ -82,8 +83,8 @@ void rlb_session_accept(struct listener *l, int fd)
 		inet_ntop(s->peer.ss_family, a, s->peer_ip, sizeof(s->peer_ip));
 	}
 	w->nclients++;
-	if (frontend_stats(w, fe) != NULL)
-		rlb_counter_add(&frontend_stats(w, fe)->connections, 1);
+	if ((fst = frontend_stats(w, fe)) != NULL)
+		rlb_counter_add(&fst->connections, 1);
 	rlb_conn_arm_recv(&s->c);
 	rlb_conn_arm_timer(&s->c, s->fe->timeout_client_ms);
 }

@@ -4,7 +4,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -155,16 +154,13 @@ static struct upstream *pool_take(struct worker *w, struct rlb_server *srv)
 
 static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
 {
-	struct io_uring_sqe *sqe;
 	struct upstream *u;
-	int one = 1, fd;
+	int fd = rlb_conn_socket(srv->addr.ss_family);
 
-	fd = socket(srv->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		rlb_log("server %s: socket: %s", srv->name, strerror(errno));
+		rlb_log("server %s: socket: %s", srv->name, strerror(-fd));
 		return NULL;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	u = calloc(1, sizeof(*u));
 	if (u == NULL) {
 		close(fd);
@@ -173,10 +169,7 @@ static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
 	rlb_conn_init(&u->c, w, fd, &upstream_conn_ops);
 	rlb_list_init(&u->pool_link);
 	u->srv = srv;
-	sqe = rlb_sqe(w);
-	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&srv->addr, srv->addr_len);
-	io_uring_sqe_set_data64(sqe, rlb_ud(u, OP_CONNECT));
-	u->c.inflight++;
+	rlb_conn_connect(&u->c, (const struct sockaddr *)&srv->addr, srv->addr_len);
 	u->t_connect_us = w->now_us;
 	rlb_conn_arm_timer(&u->c, srv->backend->timeout_connect_ms);
 	return u;
@@ -375,6 +368,7 @@ static void on_timeout(struct conn *c)
 int rlb_upstream_retry_stale(struct session *s)
 {
 	struct upstream *u = s->up, *fresh;
+	struct rlb_server_stats *st;
 
 	if (!u->reused || s->retried_stale || !s->idempotent || s->req_body.kind != RLB_BODY_NONE ||
 	    s->rq != RQ_DONE || u->c.send_busy)
@@ -386,8 +380,8 @@ int rlb_upstream_retry_stale(struct session *s)
 	detach(s);
 	attach(s, fresh);
 	s->retried_stale = 1;
-	if (server_stats(s->c.w, fresh->srv) != NULL)
-		rlb_counter_add(&server_stats(s->c.w, fresh->srv)->retries, 1);
+	if ((st = server_stats(s->c.w, fresh->srv)) != NULL)
+		rlb_counter_add(&st->retries, 1);
 	s->rq = RQ_FORWARD;
 	s->req_body.done = 1; /* no body (both retries require it): done once the head is out */
 	s->req_abandoned = 0;

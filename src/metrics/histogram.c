@@ -14,15 +14,10 @@ uint64_t rlb_hist_bucket_low(uint32_t i)
 	return (uint64_t)(k % 128 + 128) << e;
 }
 
+/* A bucket past the exact ones spans 2^e values, e its power of two's step. */
 uint64_t rlb_hist_bucket_high(uint32_t i)
 {
-	uint32_t k, e;
-
-	if (i < 256)
-		return i;
-	k = i - 256;
-	e = k / 128 + 1;
-	return ((uint64_t)(k % 128 + 129) << e) - 1;
+	return i < 256 ? i : rlb_hist_bucket_low(i) + (UINT64_C(1) << ((i - 256) / 128 + 1)) - 1;
 }
 
 void rlb_hist_merge(struct rlb_hist_snapshot *s, const struct rlb_histogram *h)
