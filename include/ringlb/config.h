@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "ringlb/addr.h"
 #include "ringlb/server.h"
 
 struct rlb_frontend_stats;
@@ -65,8 +66,5 @@ void rlb_config_free(struct rlb_config *cfg);
 /** Parses "250ms", "2s", "1m" (a bare number is milliseconds) into *ms.
  * Returns 0 or -EINVAL (also on overflow past ~49 days). */
 int rlb_parse_duration_ms(const char *s, uint32_t *ms);
-
-/** Parses "IPv4:port" or "[IPv6]:port". Returns 0 or -EINVAL. */
-int rlb_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
 #endif
