@@ -18,13 +18,21 @@ CORE_SRCS = $(sort $(wildcard src/*/*.c)) src/config.c $(wildcard balancers/*.c)
 HEADERS = $(wildcard include/ringlb/*.h src/*/*.h)
 PLUGINS = $(B)/plugins/first_available.so $(B)/plugins/bad_plugin.so
 SRCS = $(CORE_SRCS) src/main.c
+# The experiment tools (algorithm comparison): a load generator and a test
+# server, each in src/tools/NAME/, sharing src/tools/common/ and ringlb's
+# parser (the load generator also its histograms).
+TOOL_COMMON = $(wildcard src/tools/common/*.c) src/http/http_parser.c src/core/addr.c
+LOAD_SRCS = $(sort $(wildcard src/tools/load/*.c)) $(TOOL_COMMON) src/metrics/histogram.c
+TESTSERVER_SRCS = $(sort $(wildcard src/tools/testserver/*.c)) $(TOOL_COMMON)
+TOOLS = $(B)/ringlb-load $(B)/ringlb-testserver
+TOOL_HEADERS = $(wildcard src/tools/*/*.h)
 OBJS = $(SRCS:%.c=$(B)/obj/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit integration integration-asan demo bench bench-balancers bench-slow clean deps fuzz soak \
+.PHONY: all test unit integration integration-asan demo bench bench-balancers bench-slow compare clean deps fuzz soak \
         fuzz-proxy fuzz-proxy-short
 
-all: $(B)/ringlb $(B)/plugins/first_available.so
+all: $(B)/ringlb $(B)/plugins/first_available.so $(TOOLS)
 
 # Balancer plugins: shared objects loaded with "balance = plugin:PATH".
 $(B)/plugins/%.so: balancers/examples/%.c include/ringlb/balancer.h include/ringlb/server.h
@@ -47,6 +55,25 @@ $(B)/gen/dashboard_html.c: src/control/dashboard.html
 $(B)/ringlb: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/ringlb-load: $(LOAD_SRCS:%.c=$(B)/obj/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ -luring -lm
+
+$(B)/ringlb-testserver: $(TESTSERVER_SRCS:%.c=$(B)/obj/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ -luring -lm
+
+# The tools with ASan and UBSan, for the sanitized integration run.
+$(B)/asan/ringlb-load: $(LOAD_SRCS) $(HEADERS) $(TOOL_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(LOAD_SRCS) -luring -lm
+
+$(B)/asan/ringlb-testserver: $(TESTSERVER_SRCS) $(HEADERS) $(TOOL_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(TESTSERVER_SRCS) -luring -lm
+
+$(B)/obj/src/tools/%.o: src/tools/%.c $(HEADERS) $(TOOL_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -67,7 +94,7 @@ unit: $(UNIT_TESTS) $(B)/llhttp_cases.tsv $(PLUGINS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; \
 	  RLB_LLHTTP_CASES=$(B)/llhttp_cases.tsv ASAN_OPTIONS=detect_leaks=1 $$t; done
 
-integration: $(B)/ringlb $(PLUGINS)
+integration: $(B)/ringlb $(PLUGINS) $(TOOLS)
 	python3 tests/integration/run.py
 
 # The same integration suite against ringlb built with ASan and UBSan: memory
@@ -78,8 +105,8 @@ $(B)/asan/ringlb: $(SRCS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -O1 $(SAN) -o $@ $(SRCS) $(LDLIBS)
 
-integration-asan: $(B)/asan/ringlb $(PLUGINS)
-	RINGLB_BINARY=$(B)/asan/ringlb ASAN_OPTIONS=detect_leaks=1 python3 tests/integration/run.py
+integration-asan: $(B)/asan/ringlb $(PLUGINS) $(B)/asan/ringlb-load $(B)/asan/ringlb-testserver
+	RINGLB_BINARY=$(B)/asan/ringlb RINGLB_TOOLS_DIR=$(B)/asan ASAN_OPTIONS=detect_leaks=1 python3 tests/integration/run.py
 
 test: unit integration integration-asan fuzz-proxy-short
 
@@ -106,6 +133,12 @@ bench-balancers: $(B)/bench_balancers
 bench-slow: $(B)/ringlb
 	scripts/install-deps.sh --bench
 	scripts/bench-slow-server
+
+# Every algorithm a scenario names under identical load (configs/scenarios/):
+# results/NAME/TIMESTAMP/report.md and report.html.
+SCENARIO ?= configs/scenarios/one-slow-server.ini
+compare: all
+	scripts/compare-algorithms $(SCENARIO)
 
 # Chaos soak against the ASan build: misbehaving clients and a dying server.
 SOAK_SECONDS ?= 60

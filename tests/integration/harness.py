@@ -23,6 +23,29 @@ BINARY = os.environ.get("RINGLB_BINARY", os.path.join(ROOT, "build", "ringlb"))
 SANITIZED = os.sep + "asan" + os.sep in BINARY
 
 
+def tool_path(name):
+    """An experiment tool's binary (ringlb-load, ringlb-testserver): build/ or RINGLB_TOOLS_DIR."""
+    return os.path.join(os.environ.get("RINGLB_TOOLS_DIR", os.path.join(ROOT, "build")), name)
+
+
+def stop_process(proc, name):
+    """SIGTERM, then up to 10 s for it to exit (killed and failed past that)."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("%s did not stop within 10 s of SIGTERM" % name)
+
+
+def check_no_sanitizer_report(output):
+    if "Sanitizer" in output or "runtime error" in output:
+        raise AssertionError("sanitizer report:\n" + output[-4000:])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,21 +126,12 @@ class Ringlb:
 
     def close(self):
         """Stops ringlb; fails the test if it did not exit cleanly or a sanitizer spoke."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("ringlb did not stop within 10 s of SIGTERM")
-            finally:
-                os.unlink(self.config)
-        else:
+        try:
+            stop_process(self.proc, "ringlb")
+        finally:
             os.unlink(self.config)
         out = self.output()
-        if "Sanitizer" in out or "runtime error" in out:
-            raise AssertionError("sanitizer report:\n" + out[-4000:])
+        check_no_sanitizer_report(out)
         if self.proc.returncode != 0:
             raise AssertionError("ringlb exited with %d:\n%s" % (self.proc.returncode, out[-2000:]))
 
