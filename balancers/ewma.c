@@ -5,6 +5,14 @@
  * after its first slow answers; as its cost decays with no new samples it is
  * tried again, and regains traffic if it has recovered.
  *
+ * A server back in service (from down, ejected, drained or disabled) restarts
+ * at the average cost of the servers that served meanwhile: the penalty its
+ * failures left says nothing of the process that came back, and it kept that
+ * server from traffic for seconds after it was up (found by
+ * scripts/compare-algorithms configs/scenarios/dies-and-returns.ini: no
+ * request for 5 s after its return, then a slow ramp). Average, not zero: a
+ * zero cost would win every draw it is in and flood it.
+ *
  * Key: ewma_decay (a duration, default 10s): the time constant of the decay.
  * Costs are per worker (each learns from the requests it sent); in-flight
  * counts are the shared atomics. */
@@ -20,13 +28,21 @@
 struct cost {
 	double us;          /* peak EWMA latency */
 	uint64_t stamp_us;  /* when it was last updated */
+	uint8_t in_service; /* up when server_changed last looked */
+	uint8_t returned;   /* back in service: its cost restarts at the next pick */
 };
 
 struct ewma {
 	struct rlb_sampler s; /* first */
 	double tau_us;
+	uint32_t n_returned;  /* servers with returned set */
 	struct cost cost[];   /* one per server */
 };
+
+static int in_service(const struct rlb_server *srv)
+{
+	return atomic_load_explicit(&srv->state, memory_order_relaxed) == RLB_SERVER_UP;
+}
 
 static int ewma_create(struct rlb_backend *be, struct rlb_balancer **out)
 {
@@ -37,8 +53,13 @@ static int ewma_create(struct rlb_backend *be, struct rlb_balancer **out)
 	if (decay != NULL && rlb_parse_duration_ms(decay, &ms) < 0)
 		return -EINVAL;
 	rc = rlb_sampler_create(be, sizeof(struct ewma) + be->num_servers * sizeof(struct cost), out);
-	if (rc == 0)
-		((struct ewma *)*out)->tau_us = (double)ms * 1000.0;
+	if (rc == 0) {
+		struct ewma *e = (struct ewma *)*out;
+
+		e->tau_us = (double)ms * 1000.0;
+		for (size_t i = 0; i < be->num_servers; i++)
+			e->cost[i].in_service = (uint8_t)in_service(&be->servers[i]);
+	}
 	return rc;
 }
 
@@ -59,10 +80,35 @@ static double score(const struct ewma *e, const struct rlb_server *srv, uint64_t
 	return cost_now(e, srv->index, now_us) * (double)(active + 1) / (weight ? weight : 1);
 }
 
+/* Each returned server's cost becomes the mean cost now of the servers in
+ * service that have one. O(servers), once per return. */
+static void restart_returned(struct ewma *e, const struct rlb_backend *be, uint64_t now_us)
+{
+	double sum = 0;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < be->num_servers; i++) {
+		if (e->cost[i].in_service && !e->cost[i].returned && e->cost[i].us > 0) {
+			sum += cost_now(e, i, now_us);
+			n++;
+		}
+	}
+	for (uint32_t i = 0; i < be->num_servers; i++) {
+		if (e->cost[i].returned) {
+			e->cost[i] = (struct cost){ n ? sum / n : 0, now_us, e->cost[i].in_service, 0 };
+		}
+	}
+	e->n_returned = 0;
+}
+
 static struct rlb_server *ewma_pick(struct rlb_balancer *b, const struct rlb_pick_ctx *ctx)
 {
 	struct ewma *e = (struct ewma *)b;
-	struct rlb_server *other, *first = rlb_sampler_draw_two(&e->s, ctx, &other);
+	struct rlb_server *other, *first;
+
+	if (e->n_returned)
+		restart_returned(e, b->backend, ctx->now_us);
+	first = rlb_sampler_draw_two(&e->s, ctx, &other);
 
 	if (other != NULL && score(e, other, ctx->now_us) < score(e, first, ctx->now_us))
 		return other;
@@ -85,6 +131,22 @@ static void ewma_request_end(struct rlb_balancer *b, struct rlb_server *srv, enu
 	c->stamp_us = now_us;
 }
 
+/* server_changed has no clock: a return is noted here and acted on at the
+ * next pick, which has one. */
+static void ewma_server_changed(struct rlb_balancer *b, struct rlb_server *srv)
+{
+	struct ewma *e = (struct ewma *)b;
+	struct cost *c = &e->cost[srv->index];
+	int now_in = in_service(srv);
+
+	rlb_sampler_server_changed(b, srv);
+	if (now_in && !c->in_service && !c->returned) {
+		c->returned = 1;
+		e->n_returned++;
+	}
+	c->in_service = (uint8_t)now_in;
+}
+
 static int ewma_check_param(const char *key, const char *value, const char **why)
 {
 	uint32_t ms;
@@ -105,7 +167,7 @@ const struct rlb_balancer_ops rlb_ewma_ops = {
 	.create = ewma_create,
 	.pick = ewma_pick,
 	.request_end = ewma_request_end,
-	.server_changed = rlb_sampler_server_changed,
+	.server_changed = ewma_server_changed,
 	.destroy = rlb_sampler_destroy,
 	.params = ewma_params,
 	.check_param = ewma_check_param,

@@ -124,6 +124,38 @@ static void test_ewma_reacts_and_recovers(void **state)
 	fx_free(f);
 }
 
+/* A server that died and came back (scripts/compare-algorithms with
+ * configs/scenarios/dies-and-returns.ini): its failures left it a 1 s cost
+ * that takes several ewma_decay to fade, and it got no request for 5 s after
+ * it was up again. Back from down it restarts at the others' average cost. */
+static void test_ewma_server_back_from_down_gets_traffic_at_once(void **state)
+{
+	struct fixture *f = fx_new("ewma", 10, NULL, NULL); /* ewma_decay 10s */
+	struct rlb_server *dead = &f->servers[9];
+	double share;
+	int i;
+
+	(void)state;
+	set_slow(1000);
+	sim_share(f, service, 12, 20000, 0, 9);
+	for (i = 0; i < 5; i++) { /* its last tries fail: connect refused */
+		atomic_fetch_add(&dead->active_requests, 1);
+		atomic_fetch_sub(&dead->active_requests, 1);
+		f->b->ops->request_end(f->b, dead, RLB_OUTCOME_CONNECT_FAIL, 100, f->now_us);
+	}
+	atomic_store(&dead->state, RLB_SERVER_DOWN);
+	f->b->ops->server_changed(f->b, dead);
+	f->now_us += 8000000; /* down for 8 s */
+	share = sim_share(f, service, 12, 2000, 0, 9);
+	assert_true(share == 0);
+	atomic_store(&dead->state, RLB_SERVER_UP);
+	f->b->ops->server_changed(f->b, dead);
+	share = sim_share(f, service, 12, 2000, 0, 9);
+	print_message("first 2000 requests after coming back: %.4f (fair 0.10)\n", share);
+	assert_true(share > 0.05);
+	fx_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +164,7 @@ int main(void)
 		cmocka_unit_test(test_p2c_prefers_less_loaded),
 		cmocka_unit_test(test_slow_server_share),
 		cmocka_unit_test(test_ewma_reacts_and_recovers),
+		cmocka_unit_test(test_ewma_server_back_from_down_gets_traffic_at_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
