@@ -49,19 +49,37 @@ def share_pct(run, server):
     return 100.0 * counts.get(server, 0) / total if total else 0.0
 
 
+def ringlb_retries(run):
+    """Requests ringlb tried again on another server (its /stats), or None."""
+    if not run.get("stats"):
+        return None
+    return sum(s["retries"] for b in run["stats"]["backends"] for s in b["servers"])
+
+
 def summary_table(runs, servers):
     """The main table as markdown lines: one row per algorithm."""
-    head = ["algorithm", "requests", "req/s", "errors"] + [p for p, _ in PERCENTILES] + ["max"] + \
-           ["%s share" % s for s in servers]
+    head = ["algorithm", "requests", "req/s", "errors", "ringlb retries"] + [p for p, _ in PERCENTILES] + \
+           ["max"] + ["%s share" % s for s in servers]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 1 + "---:|" * (len(head) - 1)]
     for r in runs:
         load = r["load"]
         lat = load["latency_us"]
-        row = [r["name"], "%d" % load["requests"], "%.0f" % load["rate_achieved"], "%d" % load["errors_total"]]
+        retries = ringlb_retries(r)
+        row = [r["name"], "%d" % load["requests"], "%.0f" % load["rate_achieved"], "%d" % load["errors_total"],
+               "-" if retries is None else "%d" % retries]
         row += [fmt_ms(lat[key]) for _, key in PERCENTILES] + [fmt_ms(lat["max"])]
         row += ["%.1f%%" % share_pct(r, s) for s in servers]
         lines.append("| " + " | ".join(row) + " |")
     return lines
+
+
+def error_kinds_text(runs):
+    """Errors by kind per algorithm, e.g. "round_robin 12 (connect 10, status_5xx 2)"."""
+    parts = []
+    for r in runs:
+        kinds = ", ".join("%s %d" % kv for kv in r["load"]["errors"].items() if kv[1])
+        parts.append("%s %d%s" % (r["name"], r["load"]["errors_total"], " (%s)" % kinds if kinds else ""))
+    return "transport errors and 5xx answers; by kind: " + "; ".join(parts)
 
 
 def _fmt_value(v, unit):
@@ -100,8 +118,10 @@ def _ratio(best, other):
 
 
 def timeline_series(run):
-    """p99 per second in ms, measured seconds only, seconds with answers only."""
-    return [(p["t"], p["p99_us"] / 1000.0) for p in run["timeline"] if p["requests"] > 0]
+    """p99 per second in ms: the measured window's whole seconds with answers
+    (the drain's partial second after it holds a few stragglers: noise)."""
+    end_s = round(run["load"]["warmup_s"] + run["load"]["duration_s"])
+    return [(p["t"], p["p99_us"] / 1000.0) for p in run["timeline"] if p["requests"] > 0 and p["t"] <= end_s]
 
 
 def charts(scenario, runs, servers):
@@ -110,7 +130,7 @@ def charts(scenario, runs, servers):
     lat = [(r["name"], {label: r["load"]["latency_us"][key] / 1000.0 for label, key in PERCENTILES}) for r in runs]
     shares = [(r["name"], r["load"].get("servers", {})) for r in runs]
     events = runs[0]["events"] if runs else []
-    duration = max([p["t"] for r in runs for p in r["timeline"]] + [1])
+    duration = max([t for r in runs for t, _ in timeline_series(r)] + [1])
     return {
         "latency.svg": svg_charts.latency_bars("%s: latency percentiles per algorithm" % title, lat,
                                                [label for label, _ in PERCENTILES]),
@@ -121,11 +141,12 @@ def charts(scenario, runs, servers):
 
 
 def setup_lines(scenario):
-    lines = ["| server | weight | latency | at most at once | body | schedule |", "|---|---:|---|---:|---:|---|"]
+    lines = ["| server | weight | latency | at most at once | body | errors | schedule |",
+             "|---|---:|---|---:|---:|---:|---|"]
     for s in scenario["servers"]:
-        lines.append("| %s | %s | %s | %s | %s | %s |" % (s["name"], s["weight"], s["latency"],
-                                                         s.get("concurrency") or "unlimited", s["size"],
-                                                         s["schedule"] or "-"))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (s["name"], s["weight"], s["latency"],
+                                                              s.get("concurrency") or "unlimited", s["size"],
+                                                              s.get("error_rate") or "0", s["schedule"] or "-"))
     return lines
 
 
@@ -139,9 +160,14 @@ def markdown(scenario, runs, servers, chart_names):
         lines += ["Backend settings for every run: " +
                   ", ".join("`%s = %s`" % kv for kv in scenario["backend_keys"].items()), ""]
     lines += ["## Results", "", "Client-side (ringlb-load, latency from each request's scheduled time in "
-              "open loop); shares from each answer's `X-Server`.", ""]
+              "open loop); shares from each answer's `X-Server`; retries from ringlb's `/stats` (warmup "
+              "included): what the errors column would have held without them.", ""]
     lines += summary_table(runs, servers) + [""]
-    lines += ["## Best per metric", ""] + ["- " + s for s in best_per_metric(runs)] + [""]
+    lines += ["`requests`: answers of any status; `errors`: %s. A `- share` is ringlb's own answers "
+              "(no `X-Server`: 502, 503, 504)." % error_kinds_text(runs), ""]
+    lines += ["## Best per metric", ""] + ["- " + s for s in best_per_metric(runs)]
+    lines += ["", "One run each: differences of a few percent are within this machine's noise; repeat a run "
+              "before reading much into them. Latencies include fast error answers.", ""]
     warnings = [(r["name"], w) for r in runs for w in r["load"].get("warnings", [])]
     if warnings:
         lines += ["## Warnings", ""] + ["- %s: %s" % w for w in warnings] + [""]

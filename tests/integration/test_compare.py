@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 
 import harness
@@ -116,6 +117,9 @@ def test_a_scenario_report_matches_its_raw_results():
                 raw = json.load(f)
             assert row["requests"] == str(raw["requests"]) and raw["requests"] > 1000, (row, raw["requests"])
             assert row["errors"] == str(raw["errors_total"])
+            with open(os.path.join(out, "raw", algo + ".stats.json")) as f:
+                stats = json.load(f)
+            assert row["ringlb retries"] == str(sum(s["retries"] for s in stats["backends"][0]["servers"]))
             for label, key in compare_report.PERCENTILES:
                 assert row[label] == compare_report.fmt_ms(raw["latency_us"][key]), (label, row, raw)
             total = sum(raw["servers"].values())
@@ -134,3 +138,18 @@ def test_a_scenario_report_matches_its_raw_results():
         with open(os.path.join(out, "report.html")) as f:
             page = f.read()
         assert "<svg" in page and table["least_conn"]["requests"] in page
+
+
+def test_a_config_ringlb_refuses_stops_the_comparison_with_ringlbs_reason():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bad.ini")
+        with open(path, "w") as f:
+            f.write("[scenario]\nrate = 10\nduration = 1s\nalgorithms = roundrobin\n[server a]\n")
+        env = dict(os.environ, RINGLB_BINARY=harness.BINARY,
+                   RINGLB_TOOLS_DIR=os.path.dirname(harness.tool_path("ringlb-load")))
+        t0 = time.monotonic()
+        res = subprocess.run([sys.executable, os.path.join(harness.ROOT, "scripts", "compare-algorithms"),
+                              "--out", tmp, path], capture_output=True, text=True, timeout=30, env=env)
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "unknown algorithm 'roundrobin'" in res.stderr, res.stderr
+        assert time.monotonic() - t0 < 5  # at once, not after a wait for a port that never opens

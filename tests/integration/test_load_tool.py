@@ -310,3 +310,56 @@ def test_bad_flags_exit_2_with_a_message_naming_the_flag():
                  "--json", "--timeline", "--stages", "--find-knee", "--slo", "--knee-start", "--knee-step",
                  "--knee-max-error-rate", "--quiet"):
         assert flag in res.stdout, flag
+
+
+def test_open_loop_with_too_few_connections_says_the_rate_was_not_kept():
+    # One connection to a 5 ms server carries about 200 req/s; at 600 req/s
+    # the requests queue in the generator. Every answer still comes (the
+    # timeout is long), so answers / window equal the requested rate: the
+    # verdict must come from the late sends, with the advice to raise
+    # --connections.
+    from test_testserver import TestServer
+    with TestServer("--latency", "fixed:5ms") as ts:
+        res, out, _ = run_load(["--rate", "600", "--connections", "1", "--duration", "1s", "--timeout", "20s",
+                                url(ts.port)], timeout=30)
+    assert res["errors_total"] == 0, res
+    assert res["rate_kept"] is False, (res["rate_kept"], res["warnings"])
+    assert res["sent_late"]["no_free_connection"] > 300, res["sent_late"]
+    assert any("raise --connections" in w for w in res["warnings"]), res["warnings"]
+
+
+def test_a_server_that_answers_early_and_stops_reading_times_out():
+    # It answers at once and never reads the 8 MiB body: the send never
+    # completes. The connection must be closed at --timeout and said so,
+    # not kept for the rest of the run.
+    import socket as socketmod
+    lsock = socketmod.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    port = lsock.getsockname()[1]
+    conns = []
+
+    def accept_loop():
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            c.setsockopt(socketmod.SOL_SOCKET, socketmod.SO_RCVBUF, 4096)
+            c.recv(1024)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            conns.append(c)
+    threading.Thread(target=accept_loop, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        res, _, _ = run_load(["--connections", "1", "--duration", "3s", "--timeout", "1s", "--body-size", "8m",
+                              "--method", "POST", url(port)], timeout=20)
+        took = time.monotonic() - t0
+    finally:
+        lsock.close()
+        for c in conns:
+            c.close()
+    assert res["stuck_sends"] >= 1, res
+    assert res["requests"] >= 2, res  # the loop went on after the stuck connection
+    assert any("stopped reading" in w for w in res["warnings"]), res["warnings"]
+    assert took < 10, took

@@ -51,12 +51,28 @@ static void overload_grows_the_wait(void **state)
 	capacity_free(&c);
 }
 
+/* die: the queue goes with the process. */
+static void reset_frees_every_worker(void **state)
+{
+	struct capacity c;
+
+	(void)state;
+	assert_int_equal(capacity_init(&c, 1), 0);
+	for (int i = 0; i < 10; i++)
+		capacity_due_us(&c, 0, 100);
+	assert_int_equal(capacity_due_us(&c, 10, 5), 1005); /* behind the ten */
+	capacity_reset(&c);
+	assert_int_equal(capacity_due_us(&c, 20, 5), 25);
+	capacity_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(unlimited_answers_after_the_service_time),
 		cmocka_unit_test(a_busy_server_queues_in_arrival_order),
 		cmocka_unit_test(overload_grows_the_wait),
+		cmocka_unit_test(reset_frees_every_worker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -228,11 +228,11 @@ static void note_dispatch(struct load_client *c, const struct load_req *q)
 {
 	struct load_dispatch_stats *s = &c->phase->stats;
 
-	if (!q->measured)
-		return;
+	if (!q->measured || c->now_us - q->origin_us <= LOAD_LATE_US)
+		return; /* on time */
 	if (q->waited & LOAD_WAIT_LIMIT)
 		s->waited_limit++;
-	else if (!q->waited && c->now_us - q->origin_us > LOAD_LATE_US)
+	else if (!q->waited)
 		s->late_cpu++;
 }
 
@@ -274,6 +274,12 @@ static void sweep(struct load_client *c)
 		next = n->next;
 		if (conn->state == CONN_BUSY && expired(c, conn->req.origin_us)) {
 			client_fail(c, &conn->req, LOAD_ERR_TIMEOUT);
+			conn_close(c, conn);
+		} else if (conn->state == CONN_ANSWERED && expired(c, conn->req.origin_us)) {
+			/* answered, but its send never finished (a server that answered
+			 * early and stopped reading): the connection is stuck, the
+			 * request was counted; close it so the loop goes on */
+			c->phase->stats.stuck_sends++;
 			conn_close(c, conn);
 		}
 	}

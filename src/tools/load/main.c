@@ -206,10 +206,7 @@ static void fill_report(struct run *r)
 	rep->knee = o->find_knee ? &r->knee : NULL;
 	rep->rate_kept = -1;
 	rep->servers_counted = o->server_header != NULL;
-	if (rep->open && !o->find_knee)
-		load_report_judge(rep, &r->stats, expected_rate(r));
-	else if (r->stats.cut_off)
-		load_report_warn(rep, "%lu requests were cut off at the end: not counted", (unsigned long)r->stats.cut_off);
+	load_report_judge(rep, &r->stats, rep->open && !o->find_knee ? expected_rate(r) : 0);
 	if (load_interrupts)
 		load_report_warn(rep, "interrupted (SIGINT): the run was cut short%s",
 				 o->find_knee ? "; the step under way is left out of the knee search" : "");

@@ -137,7 +137,7 @@ static int f_connections(struct load_opts *o, const char *v)
 static int f_rate(struct load_opts *o, const char *v)
 {
 	o->set |= SET_RATE;
-	return tool_parse_number(v, &o->rate) < 0 || o->rate <= 0 || o->rate > 1e8 ? -EINVAL : 0;
+	return tool_parse_number(v, &o->rate) < 0 || o->rate <= 0 || o->rate > LOAD_RATE_MAX ? -EINVAL : 0;
 }
 
 static int f_duration(struct load_opts *o, const char *v)
@@ -259,7 +259,7 @@ static int f_slo(struct load_opts *o, const char *v)
 static int f_knee_start(struct load_opts *o, const char *v)
 {
 	o->set |= SET_KNEE_TUNING;
-	return tool_parse_number(v, &o->knee_start) < 0 || o->knee_start <= 0 ? -EINVAL : 0;
+	return tool_parse_number(v, &o->knee_start) < 0 || o->knee_start <= 0 || o->knee_start > LOAD_RATE_MAX ? -EINVAL : 0;
 }
 
 static int f_knee_step(struct load_opts *o, const char *v)
@@ -283,7 +283,7 @@ static int f_quiet(struct load_opts *o, const char *v)
 
 static const struct flag flags[] = {
 	{ "connections", 1, f_connections, "a whole number, 1 to 65536" },
-	{ "rate", 1, f_rate, "requests per second, > 0" },
+	{ "rate", 1, f_rate, "requests per second, > 0 and at most 10000000" },
 	{ "duration", 1, f_duration, "a duration > 0 with its unit, e.g. 10s" },
 	{ "requests", 1, f_requests, "a whole number >= 1" },
 	{ "warmup", 1, f_warmup, "a duration with its unit, e.g. 2s" },
@@ -298,10 +298,10 @@ static const struct flag flags[] = {
 	{ "timeout", 1, f_timeout, "a duration > 0 with its unit, e.g. 10s" },
 	{ "json", 1, f_json, "a file name" },
 	{ "timeline", 1, f_timeline, "a file name" },
-	{ "stages", 1, f_stages, "DURATION:RATE,..." },
+	{ "stages", 1, f_stages, "DURATION:RATE,... (RATE at most 10000000)" },
 	{ "find-knee", 0, f_find_knee, NULL },
 	{ "slo", 1, f_slo, "pQ=DURATION, Q one of 50 90 95 99 999, e.g. p99=50ms" },
-	{ "knee-start", 1, f_knee_start, "requests per second, > 0" },
+	{ "knee-start", 1, f_knee_start, "requests per second, > 0 and at most 10000000" },
 	{ "knee-step", 1, f_knee_step, "a duration > 0 with its unit, e.g. 5s" },
 	{ "knee-max-error-rate", 1, f_knee_max_error_rate, "a fraction from 0 to 1, e.g. 0.01" },
 	{ "quiet", 0, f_quiet, NULL },

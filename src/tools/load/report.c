@@ -67,19 +67,31 @@ static void explain_missed_rate(struct load_report *r, const struct load_dispatc
 				 s->last_done_us > s->issue_end_us ? (double)(s->last_done_us - s->issue_end_us) / 1e6 : 0);
 }
 
+/* The rate is kept when the answers came at that rate and the requests went
+ * out on time: an open loop whose requests queue in the generator (too few
+ * connections, or too little CPU) offers the server less than asked, even if
+ * every answer comes in the end. */
 void load_report_judge(struct load_report *r, const struct load_dispatch_stats *s, double expected_rate)
 {
 	double achieved = achieved_rate(r);
+	int on_time = share(s->late_cpu + s->waited_limit, s->scheduled) <= 100 * KEPT_TOLERANCE;
 
-	r->rate_kept = expected_rate > 0 && fabs(achieved - expected_rate) <= KEPT_TOLERANCE * expected_rate;
+	r->dispatch = *s;
+	r->rate_kept = expected_rate > 0 && on_time && fabs(achieved - expected_rate) <= KEPT_TOLERANCE * expected_rate;
+	if (expected_rate <= 0)
+		r->rate_kept = -1; /* a closed loop or a knee search: no rate to keep */
 	if (!r->rate_kept && expected_rate > 0) {
-		load_report_warn(r, "rate not kept: %.1f req/s achieved, %.1f requested", achieved, expected_rate);
+		if (on_time)
+			load_report_warn(r, "rate not kept: %.1f req/s answered, %.1f requested", achieved, expected_rate);
+		else
+			load_report_warn(r, "rate not kept: %.1f%% of the requests left more than %d ms after their "
+					 "scheduled time", share(s->late_cpu + s->waited_limit, s->scheduled),
+					 LOAD_LATE_US / 1000);
 		explain_missed_rate(r, s);
-	} else if (share(s->late_cpu, s->scheduled) > 1) {
-		load_report_warn(r, "%lu requests (%.1f%%) left more than %d ms after their scheduled time with "
-				 "connections free: the generator's own delay is in the latencies",
-				 (unsigned long)s->late_cpu, share(s->late_cpu, s->scheduled), LOAD_LATE_US / 1000);
 	}
+	if (s->stuck_sends)
+		load_report_warn(r, "%lu connections closed at their timeout: answered, but the server stopped reading "
+				 "the request (its body) before all of it was sent", (unsigned long)s->stuck_sends);
 	if (s->cut_off)
 		load_report_warn(r, "%lu requests were cut off at the end (still in flight, their timeout not passed): "
 				 "not counted", (unsigned long)s->cut_off);
@@ -259,6 +271,10 @@ static void json_status_servers(FILE *f, const struct load_report *r)
 
 static void json_warnings(FILE *f, const struct load_report *r)
 {
+	const struct load_dispatch_stats *s = &r->dispatch;
+
+	fprintf(f, "\"sent_late\":{\"generator\":%lu,\"no_free_connection\":%lu},\"stuck_sends\":%lu,",
+		(unsigned long)s->late_cpu, (unsigned long)s->waited_limit, (unsigned long)s->stuck_sends);
 	fputs("\"rate_kept\":", f);
 	fputs(r->rate_kept < 0 ? "null" : r->rate_kept ? "true" : "false", f);
 	fputs(",\"warnings\":[", f);

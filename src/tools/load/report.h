@@ -24,6 +24,7 @@ struct load_report {
 	const struct load_recorder *rec;
 	const struct load_schedule *stages; /* NULL unless --stages */
 	const struct load_knee *knee;       /* NULL unless --find-knee */
+	struct load_dispatch_stats dispatch; /* as judged: late sends, stuck sends */
 	unsigned n_warnings;
 	char warnings[LOAD_WARNINGS_MAX][256];
 };
@@ -37,11 +38,12 @@ double load_measured_s(const struct load_dispatch_stats *s);
 void load_report_warn(struct load_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /**
- * Open loop: sets r->rate_kept (achieved within 1% of expected_rate) and,
- * when it was not kept, a warning saying why: the generator fell behind
- * (requests left late while connections were free), requests waited for a
- * connection (all busy), errors, or a slow server. Also warns about late
- * dispatch and cut-off requests when the rate was kept.
+ * Judges the run and adds its warnings. expected_rate > 0 (an open loop):
+ * the rate is kept when the answers came at it within 1% and at most 1% of
+ * the requests left more than LOAD_LATE_US late; otherwise says why (the
+ * generator fell behind, all connections were busy, errors, a slow server).
+ * Any run: warns about connections closed with a stuck send and requests
+ * cut off at the end. 0: no rate to keep (closed loop, knee): rate_kept -1.
  */
 void load_report_judge(struct load_report *r, const struct load_dispatch_stats *s, double expected_rate);
 

@@ -146,7 +146,7 @@ void load_json_string(FILE *f, const char *s)
 
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c >= 0x7f) /* past ASCII: Latin-1, so any bytes make valid JSON */
 			fprintf(f, "\\u%04x", c);
 		else
 			fputc(c, f);

@@ -54,8 +54,9 @@ enum {
 struct load_dispatch_stats {
 	uint64_t scheduled;      /* measured requests due (open loop) or sent (closed) */
 	uint64_t late_cpu;       /* left > LOAD_LATE_US after their time with a connection free */
-	uint64_t waited_limit;   /* waited because all --connections were busy */
+	uint64_t waited_limit;   /* left > LOAD_LATE_US late: all --connections were busy */
 	uint64_t cut_off;        /* still in flight when the run ended, their timeout not passed */
+	uint64_t stuck_sends;    /* answered, but the request's send never finished: closed at its timeout */
 	uint64_t measure_start_us, issue_end_us, last_done_us;
 };
 

@@ -21,7 +21,8 @@ static int stage_parse(const char *tok, size_t len, struct load_stage *st)
 	if (!colon)
 		return -EINVAL;
 	*colon = '\0';
-	if (tool_parse_duration_us(buf, &st->duration_us) < 0 || tool_parse_number(colon + 1, &st->target_rate) < 0)
+	if (tool_parse_duration_us(buf, &st->duration_us) < 0 || tool_parse_number(colon + 1, &st->target_rate) < 0 ||
+	    st->target_rate > LOAD_RATE_MAX)
 		return -EINVAL;
 	return 0;
 }

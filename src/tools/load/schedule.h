@@ -62,4 +62,9 @@ uint64_t load_schedule_total_us(const struct load_schedule *s);
 /** How many requests the timeline has (UINT64_MAX when unbounded). */
 uint64_t load_schedule_count(const struct load_schedule *s);
 
+/* The highest rate a flag accepts (--rate, --stages, --knee-start): far past
+ * what one thread can send, and low enough that a step's due requests fit
+ * in memory. */
+#define LOAD_RATE_MAX 1e7
+
 #endif

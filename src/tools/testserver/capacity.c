@@ -49,6 +49,12 @@ uint64_t capacity_due_us(struct capacity *c, uint64_t now_us, uint64_t service_u
 	return due_us;
 }
 
+void capacity_reset(struct capacity *c)
+{
+	for (uint32_t i = 0; i < c->workers; i++)
+		c->free_at_us[i] = 0;
+}
+
 void capacity_free(struct capacity *c)
 {
 	free(c->free_at_us);

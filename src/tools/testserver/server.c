@@ -57,10 +57,13 @@ static void close_all_clients(struct server *s)
 	}
 }
 
+/* A crashed process loses its work queue too: the server that comes back
+ * starts with every worker free. */
 void server_die(struct server *s)
 {
 	listener_close(&s->listener);
 	close_all_clients(s);
+	capacity_reset(&s->behaviour.capacity);
 }
 
 void server_live(struct server *s)
