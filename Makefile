@@ -2,7 +2,7 @@
 # `make demo` starts a demo; `make bench` compares with HAProxy and NGINX.
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -D_GNU_SOURCE -pthread
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -I$(B)/gen -D_GNU_SOURCE -pthread
 LDLIBS   = -luring -linih -lm -pthread
 # Plugins (balance = plugin:PATH) call back into ringlb (rlb_backend_param,
 # the balancer helpers): the binary exports its symbols to them.
@@ -29,7 +29,7 @@ TOOL_HEADERS = $(wildcard src/tools/*/*.h)
 OBJS = $(SRCS:%.c=$(B)/obj/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit integration integration-asan demo bench bench-balancers bench-slow compare clean deps fuzz soak \
+.PHONY: FORCE all test unit integration integration-asan demo bench bench-balancers bench-slow compare clean deps fuzz soak \
         fuzz-proxy fuzz-proxy-short
 
 all: $(B)/ringlb $(B)/plugins/first_available.so $(TOOLS)
@@ -51,6 +51,15 @@ $(B)/gen/dashboard_html.c: src/control/dashboard.html
 	  echo 'const unsigned char rlb_dashboard_html[] = {'; \
 	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '0 };'; echo 'const unsigned rlb_dashboard_html_len = sizeof(rlb_dashboard_html) - 1;'; } > $@
+
+# The commit ringlb is built from (`ringlb --version`): rewritten only when it
+# changes, so an unchanged tree rebuilds nothing.
+$(B)/gen/git_describe.h: FORCE
+	@mkdir -p $(dir $@)
+	@v=$$(git describe --always --dirty 2>/dev/null || echo unknown); \
+	  echo "#define RLB_GIT_DESCRIBE \"$$v\"" > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(B)/obj/src/main.o $(B)/asan-obj/src/main.o: $(B)/gen/git_describe.h
+FORCE:
 
 $(B)/ringlb: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ringlb/balancer.h"
@@ -739,6 +740,34 @@ static void check_whole(struct loader *ld)
 	}
 }
 
+/* The file, or an error that says what the path is instead: a directory
+ * and an empty file read as "no [frontend NAME] section" at line 0. */
+static int open_config(const char *path, FILE **out, char *err, size_t errlen)
+{
+	struct stat st;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: is a directory, not a config file", path);
+		fclose(f);
+		return -EISDIR;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		snprintf(err, errlen, "%s: empty: a config needs a [frontend NAME] and a [backend NAME] "
+			 "(see configs/demo.ini)", path);
+		fclose(f);
+		return -EINVAL;
+	}
+	*out = f;
+	return 0;
+}
+
 int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t errlen)
 {
 	struct loader ld = { .cfg = cfg, .path = path, .err = err, .errlen = errlen };
@@ -751,12 +780,9 @@ int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t 
 	cfg->slo_p95_ms = 200;
 	cfg->metrics = 1;
 	cfg->slo_p99_ms = 500;
-	ld.f = fopen(path, "r");
-	if (ld.f == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	rc = open_config(path, &ld.f, err, errlen);
+	if (rc < 0)
 		return rc;
-	}
 	rc = ini_parse_stream(read_line, &ld, on_key, &ld);
 	if (rc > 0 && !ld.failed) {
 		ld.line = rc; /* inih reports the first bad line */

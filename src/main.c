@@ -1,6 +1,7 @@
 /* ringlb: command line, signals, worker start and graceful stop. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,16 +10,26 @@
 #include <unistd.h>
 
 #include "control/control.h"
+#include "git_describe.h" /* generated: RLB_GIT_DESCRIBE */
+#include "ringlb/version.h"
 #include "http/proxy.h"
 #include "metrics/stats.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ringlb -c FILE [-t]\n"
-		   "  -c FILE  configuration file (INI)\n"
-		   "  -t       check the configuration and exit\n"
-		   "  -h       this help\n");
+		   "  -c FILE        configuration file (INI; see configs/demo.ini and the README)\n"
+		   "  -t             check the configuration and exit\n"
+		   "  -v, --version  the version, and the git commit it was built from\n"
+		   "  -h, --help     this help\n"
+		   "Signals: SIGTERM and SIGINT drain (requests in flight finish, up to drain_timeout).\n");
 }
+
+static const struct option long_options[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
 
 static int is_loopback(const struct sockaddr_storage *ss)
 {
@@ -154,11 +165,13 @@ int main(int argc, char **argv)
 	 * would take a descriptor on a busy worker's first log line, when it
 	 * may be out of them: read it now. */
 	tzset();
-	while ((opt = getopt(argc, argv, "c:th")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:thvV", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 't': check_only = 1; break;
 		case 'h': usage(stdout); return 0;
+		case 'v': /* fall through: -V as HAProxy and nginx spell it */
+		case 'V': printf("ringlb %s (git %s)\n", RLB_VERSION, RLB_GIT_DESCRIBE); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -46,6 +46,35 @@ def test_demo_config_checks_ok():
     assert p.returncode == 0 and "configuration OK" in p.stdout
 
 
+def run_cli(*args):
+    p = subprocess.run([BINARY] + list(args), capture_output=True, text=True, timeout=10)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_help_and_version_on_the_command_line():
+    for flag in ("--help", "-h"):
+        rc, out, err = run_cli(flag)
+        assert rc == 0 and "usage: ringlb -c FILE" in out and "--version" in out, (flag, out, err)
+    for flag in ("--version", "-v", "-V"):
+        rc, out, err = run_cli(flag)
+        assert rc == 0 and out.startswith("ringlb 0.") and "git " in out, (flag, out, err)
+    rc, out, err = run_cli("--nonsense")
+    assert rc == 2 and "unrecognized option '--nonsense'" in err and "usage:" in err, err
+
+
+def test_a_directory_an_empty_file_and_a_missing_file_each_say_what_they_are():
+    with tempfile.TemporaryDirectory() as d:
+        rc, out, err = run_cli("-t", "-c", d)
+        assert rc == 1 and "%s: is a directory, not a config file" % d in err, err
+        empty = os.path.join(d, "empty.ini")
+        open(empty, "w").close()
+        rc, out, err = run_cli("-t", "-c", empty)
+        assert rc == 1 and "%s: empty: a config needs a [frontend NAME] and a [backend NAME]" % empty in err, err
+        missing = os.path.join(d, "missing.ini")
+        rc, out, err = run_cli("-t", "-c", missing)
+        assert rc == 1 and "%s: cannot read: No such file or directory" % missing in err, err
+
+
 def test_sigterm_drains_in_flight_requests():
     with proxy(1) as (lb, _):
         idle = Client(lb.port)
