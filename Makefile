@@ -130,7 +130,10 @@ $(B)/asan/ringlb: $(ASAN_CORE_OBJS) $(B)/asan-obj/src/main.o
 integration-asan: $(B)/asan/ringlb $(PLUGINS) $(B)/asan/ringlb-load $(B)/asan/ringlb-testserver
 	RINGLB_BINARY=$(B)/asan/ringlb RINGLB_TOOLS_DIR=$(B)/asan ASAN_OPTIONS=detect_leaks=1 python3 tests/integration/run.py
 
-test: unit integration integration-asan fuzz-proxy-short
+# On a fresh machine the Debian packages come first, as for make demo
+# (scripts/install-deps.sh says what it installs, or the command to run).
+test: deps
+	$(MAKE) unit integration integration-asan fuzz-proxy-short
 
 deps:
 	scripts/install-deps.sh

@@ -25,8 +25,10 @@ echo "install-deps: installing ${missing[*]}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+  echo "install-deps: could not install them; run: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
 # The Debian haproxy and nginx packages start system services; the benchmark
 # runs its own instances, so stop those if they came up.
 for svc in haproxy nginx; do

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +88,37 @@ static int start_worker(struct worker *w, int i, const struct rlb_config *cfg, s
  * stops the checks and drains the workers. Signals are blocked in every
  * thread and taken here with sigwait, so no handler runs inside the event
  * loops. */
+/* Descriptors max_connections needs: a client and a server connection
+ * each, and a margin for listeners, rings, pools, health checks, logs. */
+static rlim_t fds_needed(const struct rlb_config *cfg)
+{
+	rlim_t n = 2 * (rlim_t)cfg->max_connections + 64 + 8 * (rlim_t)cfg->workers;
+
+	for (size_t b = 0; b < cfg->num_backends; b++)
+		n += cfg->backends[b].num_servers; /* a health check each */
+	return n;
+}
+
+/* The soft limit up to what max_connections needs, as far as the hard limit
+ * allows (HAProxy raises it itself; nginx has worker_rlimit_nofile): the
+ * first sign otherwise is "accept: Too many open files" under load. */
+static void raise_fd_limit(const struct rlb_config *cfg)
+{
+	rlim_t need = fds_needed(cfg);
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= need)
+		return;
+	r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max >= need ? need : r.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &r) == 0)
+		rlb_log("file descriptors: limit raised to %llu (max_connections = %u needs about %llu)",
+			(unsigned long long)r.rlim_cur, cfg->max_connections, (unsigned long long)need);
+	if (r.rlim_cur < need)
+		rlb_log("warning: the hard limit on file descriptors (%llu) is below the %llu that max_connections = %u "
+			"needs: raise it (LimitNOFILE= in a systemd unit, ulimit -Hn), or lower max_connections",
+			(unsigned long long)r.rlim_max, (unsigned long long)need, cfg->max_connections);
+}
+
 static int run(struct rlb_config *cfg)
 {
 	struct worker *workers = calloc((size_t)cfg->workers, sizeof(*workers));
@@ -108,6 +140,7 @@ static int run(struct rlb_config *cfg)
 		listen[f] = (struct rlb_listen){ (const struct sockaddr *)&fe->listen, fe->listen_len,
 						 fe->listen_text, fe };
 	}
+	raise_fd_limit(cfg);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

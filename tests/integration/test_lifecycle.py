@@ -75,6 +75,46 @@ def test_a_directory_an_empty_file_and_a_missing_file_each_say_what_they_are():
         assert rc == 1 and "%s: cannot read: No such file or directory" % missing in err, err
 
 
+def _start_with_fd_limit(soft, hard, max_connections):
+    """ringlb under an RLIMIT_NOFILE of (soft, hard): its log once it runs, and its soft limit then."""
+    import resource
+    from harness import free_port, stop_process
+    port = free_port()
+    fd, path = tempfile.mkstemp(suffix=".ini")
+    with os.fdopen(fd, "w") as f:
+        f.write("[global]\nmax_connections = %d\n[frontend a]\nlisten = 127.0.0.1:%d\nbackend = b\n"
+                "[backend b]\nserver = s 127.0.0.1:9\n" % (max_connections, port))
+    log = tempfile.TemporaryFile()
+    p = subprocess.Popen([BINARY, "-c", path], stdout=log, stderr=log,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)))
+
+    def output():
+        log.seek(0)
+        return log.read().decode(errors="replace")
+    try:
+        wait_for(lambda: "worker(s) running" in output() or p.poll() is not None, what="ringlb to run")
+        with open("/proc/%d/limits" % p.pid) as f:
+            limit = [l for l in f if l.startswith("Max open files")][0].split()[3]
+        return output(), int(limit)
+    finally:
+        stop_process(p, "ringlb")
+        os.unlink(path)
+
+
+def test_the_fd_limit_is_raised_to_what_max_connections_needs():
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    conns = 5000 if hard == resource.RLIM_INFINITY else min(5000, (hard - 1000) // 2)
+    assert conns > 200, "the hard limit (%d) is too low for this test" % hard
+    out, soft = _start_with_fd_limit(256, hard, conns)
+    assert soft >= 2 * conns, (soft, out)
+    assert "file descriptors: limit raised to %d (max_connections = %d needs about" % (soft, conns) in out, out
+    # a hard limit too low: raised to it, and a warning that says what to do
+    out, soft = _start_with_fd_limit(256, 2048, 5000)
+    assert soft == 2048, (soft, out)
+    assert "warning: the hard limit on file descriptors (2048) is below" in out and "LimitNOFILE=" in out, out
+
+
 def test_sigterm_drains_in_flight_requests():
     with proxy(1) as (lb, _):
         idle = Client(lb.port)
