@@ -203,6 +203,23 @@ static void set_duration_ticks(struct loader *ld, const char *key, const char *v
 		*out = ms;
 }
 
+/* A connection timeout: at least one 100 ms tick. 0 is refused rather than
+ * read as HAProxy's "no timeout": here it would close every connection
+ * within a tick, and an endless timeout lets idle peers hold a slot forever. */
+static void set_timeout(struct loader *ld, const char *key, const char *value, uint32_t *out)
+{
+	uint32_t ms;
+
+	if (rlb_parse_duration_ms(value, &ms) < 0)
+		error_at(ld, "%s: invalid duration '%s' (use e.g. 500ms, 2s, 1m)", key, value);
+	else if (ms == 0)
+		error_at(ld, "%s: 0 is not 'no timeout' here: give a duration of at least 100ms (e.g. 30s, 1h)", key);
+	else if (ms < 100)
+		error_at(ld, "%s: expected a duration of at least 100ms (the timer's tick), got '%s'", key, value);
+	else
+		*out = ms;
+}
+
 static void set_uint(struct loader *ld, const char *key, const char *value, unsigned long min,
 		     unsigned long max, uint32_t *out)
 {
@@ -285,9 +302,9 @@ static int frontend_key(struct loader *ld, const char *key, const char *value)
 			error_at(ld, "backend: invalid name '%s'", value);
 		fe->backend_line = ld->line;
 	} else if (strcmp(key, "timeout_client") == 0) {
-		set_duration(ld, key, value, &fe->timeout_client_ms);
+		set_timeout(ld, key, value, &fe->timeout_client_ms);
 	} else if (strcmp(key, "timeout_tunnel") == 0) {
-		set_duration(ld, key, value, &fe->timeout_tunnel_ms);
+		set_timeout(ld, key, value, &fe->timeout_tunnel_ms);
 	} else if (strcmp(key, "timeout_linger") == 0) {
 		set_duration(ld, key, value, &fe->timeout_linger_ms);
 	} else if (strcmp(key, "max_header_size") == 0) {
@@ -501,9 +518,9 @@ static int backend_key(struct loader *ld, const char *key, const char *value)
 	if (strcmp(key, "balance") == 0)
 		return set_balance(ld, be, value);
 	if (strcmp(key, "timeout_connect") == 0) {
-		set_duration(ld, key, value, &be->timeout_connect_ms);
+		set_timeout(ld, key, value, &be->timeout_connect_ms);
 	} else if (strcmp(key, "timeout_server") == 0) {
-		set_duration(ld, key, value, &be->timeout_server_ms);
+		set_timeout(ld, key, value, &be->timeout_server_ms);
 	} else if (strcmp(key, "pool_idle_timeout") == 0) {
 		set_duration(ld, key, value, &be->pool_idle_timeout_ms);
 	} else if (strcmp(key, "pool_max_idle") == 0) {

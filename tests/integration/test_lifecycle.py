@@ -18,6 +18,10 @@ BAD_CONFIGS = [
     ("[sideways]\nx = 1\n", 2, "unknown section [sideways]"),
     ("[backend b]\nserver = x 127.0.0.1:2 weight=-1\n", 2, "server weight"),
     ("[backend b]\nserver = x\n", 2, "server: expected"),
+    ("[frontend a]\ntimeout_client = 0\n", 2, "timeout_client: 0 is not 'no timeout' here"),
+    ("[backend b]\ntimeout_server = 0s\n", 2, "timeout_server: 0 is not 'no timeout' here"),
+    ("[backend b]\ntimeout_connect = 50ms\n", 2, "timeout_connect: expected a duration of at least 100ms"),
+    ("[frontend a]\ntimeout_tunnel = 0\n", 2, "timeout_tunnel: 0 is not"),
 ]
 
 

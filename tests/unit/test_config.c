@@ -251,7 +251,7 @@ static void test_missing_file(void **state)
 
 	(void)state;
 	assert_int_equal(rlb_config_load("/nonexistent/ringlb.ini", &cfg, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "/nonexistent/ringlb.ini: No such file"));
+	assert_non_null(strstr(err, "/nonexistent/ringlb.ini: cannot read: No such file"));
 }
 
 static void test_durations_and_addresses(void **state)
