@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,35 +89,76 @@ static int start_worker(struct worker *w, int i, const struct rlb_config *cfg, s
  * stops the checks and drains the workers. Signals are blocked in every
  * thread and taken here with sigwait, so no handler runs inside the event
  * loops. */
-/* Descriptors max_connections needs: a client and a server connection
- * each, and a margin for listeners, rings, pools, health checks, logs. */
-static rlim_t fds_needed(const struct rlb_config *cfg)
+/* Descriptors beside the connections: listeners, rings, eventfds, logs, a
+ * health check per server. */
+static rlim_t fds_overhead(const struct rlb_config *cfg)
 {
-	rlim_t n = 2 * (rlim_t)cfg->max_connections + 64 + 8 * (rlim_t)cfg->workers;
+	rlim_t n = 64 + 8 * (rlim_t)cfg->workers;
 
 	for (size_t b = 0; b < cfg->num_backends; b++)
-		n += cfg->backends[b].num_servers; /* a health check each */
+		n += cfg->backends[b].num_servers;
 	return n;
 }
 
-/* The soft limit up to what max_connections needs, as far as the hard limit
- * allows (HAProxy raises it itself; nginx has worker_rlimit_nofile): the
- * first sign otherwise is "accept: Too many open files" under load. */
+/* The soft limit up to what max_connections needs at most (a client and a
+ * server connection each), as far as the hard limit allows (HAProxy raises
+ * it itself; nginx has worker_rlimit_nofile): the first sign otherwise is
+ * "accept: Too many open files" under load. A warning only when the hard
+ * limit cannot even hold one descriptor per client. */
 static void raise_fd_limit(const struct rlb_config *cfg)
 {
-	rlim_t need = fds_needed(cfg);
+	rlim_t need = 2 * (rlim_t)cfg->max_connections + fds_overhead(cfg);
+	rlim_t least = (rlim_t)cfg->max_connections + fds_overhead(cfg);
 	struct rlimit r;
 
 	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= need)
 		return;
 	r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max >= need ? need : r.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &r) == 0)
-		rlb_log("file descriptors: limit raised to %llu (max_connections = %u needs about %llu)",
-			(unsigned long long)r.rlim_cur, cfg->max_connections, (unsigned long long)need);
-	if (r.rlim_cur < need)
+		rlb_log("file descriptors: limit raised to %llu (max_connections = %u needs up to %llu: a client "
+			"and a server connection each)", (unsigned long long)r.rlim_cur, cfg->max_connections,
+			(unsigned long long)need);
+	if (r.rlim_cur < least)
 		rlb_log("warning: the hard limit on file descriptors (%llu) is below the %llu that max_connections = %u "
 			"needs: raise it (LimitNOFILE= in a systemd unit, ulimit -Hn), or lower max_connections",
-			(unsigned long long)r.rlim_max, (unsigned long long)need, cfg->max_connections);
+			(unsigned long long)r.rlim_max, (unsigned long long)least, cfg->max_connections);
+}
+
+/* Setups that load but can never serve as meant: said by -t and at start.
+ * Returns how many it said. */
+static int warn_never_serving(const struct rlb_config *cfg, void (*say)(const char *fmt, ...))
+{
+	int n = 0;
+
+	for (size_t b = 0; b < cfg->num_backends; b++) {
+		const struct rlb_backend *be = &cfg->backends[b];
+		const char *m = rlb_backend_param(be, "maglev_table_size");
+		size_t serving = 0;
+
+		for (size_t i = 0; i < be->num_servers; i++)
+			serving += be->servers[i].weight_config > 0 && !be->servers[i].disabled_config;
+		if (serving == 0) {
+			say("warning: backend %s: every server has weight 0 or is disabled: each request gets a 503 "
+			    "until the admin API enables one", be->name);
+			n++;
+		}
+		if (m != NULL && strtoull(m, NULL, 10) < be->num_servers) {
+			say("warning: backend %s: maglev_table_size = %s is below its %zu servers: some can never be "
+			    "picked (use a prime above 100 x servers, or leave the default)", be->name, m, be->num_servers);
+			n++;
+		}
+	}
+	return n;
+}
+
+__attribute__((format(printf, 1, 2))) static void say_stdout(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
 }
 
 static int run(struct rlb_config *cfg)
@@ -141,6 +183,7 @@ static int run(struct rlb_config *cfg)
 						 fe->listen_text, fe };
 	}
 	raise_fd_limit(cfg);
+	warn_never_serving(cfg, rlb_log);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -217,7 +260,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		printf("%s: configuration OK\n", path);
+		int warnings = warn_never_serving(&cfg, say_stdout);
+
+		if (warnings)
+			printf("%s: configuration OK, with %d warning(s)\n", path, warnings);
+		else
+			printf("%s: configuration OK\n", path);
 		rlb_config_free(&cfg);
 		return 0;
 	}
