@@ -85,10 +85,6 @@ static int start_worker(struct worker *w, int i, const struct rlb_config *cfg, s
 	return rlb_worker_start(w, i, cfg, &rlb_proxy_hooks, &spec);
 }
 
-/* Runs the control thread and the workers until SIGTERM or SIGINT, then
- * stops the checks and drains the workers. Signals are blocked in every
- * thread and taken here with sigwait, so no handler runs inside the event
- * loops. */
 /* Descriptors beside the connections: listeners, rings, eventfds, logs, a
  * health check per server. */
 static rlim_t fds_overhead(const struct rlb_config *cfg)
@@ -161,6 +157,21 @@ __attribute__((format(printf, 1, 2))) static void say_stdout(const char *fmt, ..
 	putchar('\n');
 }
 
+/* SIGHUP, SIGUSR1, SIGUSR2: never fatal. Reload on SIGHUP is not built yet
+ * (issue #9): say so, and keep serving on the config loaded at start. */
+static void say_not_stopping(int sig)
+{
+	if (sig == SIGHUP)
+		rlb_log("SIGHUP: configuration reload is not supported yet; still running on the configuration "
+			"loaded at start (restart to apply changes)");
+	else
+		rlb_log("signal %d (%s): ignored", sig, sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+}
+
+/* Runs the control thread and the workers until SIGTERM or SIGINT, then
+ * stops the checks and drains the workers. Signals are blocked in every
+ * thread and taken here with sigwait, so no handler runs inside the event
+ * loops. */
 static int run(struct rlb_config *cfg)
 {
 	struct worker *workers = calloc((size_t)cfg->workers, sizeof(*workers));
@@ -187,6 +198,9 @@ static int run(struct rlb_config *cfg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);  /* their default action ends the process: a */
+	sigaddset(&set, SIGUSR1); /* packaged `kill -HUP` reload would be a crash */
+	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < cfg->workers; i++)
@@ -210,7 +224,8 @@ static int run(struct rlb_config *cfg)
 	if (rc == 0) {
 		print_summary(cfg);
 		rlb_log("%d worker(s) running, pid %d", cfg->workers, (int)getpid());
-		sigwait(&set, &sig);
+		while (sigwait(&set, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
+			say_not_stopping(sig);
 		rlb_log("signal %d: draining (up to %u ms)", sig, cfg->drain_timeout_ms);
 	}
 	if (control_started)

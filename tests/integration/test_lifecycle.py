@@ -132,6 +132,18 @@ def test_the_fd_limit_is_raised_to_what_max_connections_needs():
     assert "warning: the hard limit on file descriptors (2048) is below" in out and "LimitNOFILE=" in out, out
 
 
+def test_hup_usr1_usr2_are_not_fatal():
+    # A packaged ExecReload=kill -HUP must not be a crash (exit 129 with a
+    # request cut off): ringlb logs it and keeps serving.
+    with proxy(1) as (lb, _):
+        for sig, said in ((signal.SIGHUP, "SIGHUP: configuration reload is not supported yet"),
+                          (signal.SIGUSR1, "(SIGUSR1): ignored"), (signal.SIGUSR2, "(SIGUSR2): ignored")):
+            lb.proc.send_signal(sig)
+            wait_for(lambda: said in lb.output(), what=said)
+            assert lb.proc.poll() is None, lb.output()
+            assert get(lb.port)[0] == 200
+
+
 def test_sigterm_drains_in_flight_requests():
     with proxy(1) as (lb, _):
         idle = Client(lb.port)
