@@ -29,7 +29,7 @@ TOOL_HEADERS = $(wildcard src/tools/*/*.h)
 OBJS = $(SRCS:%.c=$(B)/obj/%.o)
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: FORCE all test unit integration integration-asan demo bench bench-balancers bench-slow compare clean deps fuzz soak \
+.PHONY: FORCE install uninstall all test unit integration integration-asan demo bench bench-balancers bench-slow compare clean deps fuzz soak \
         fuzz-proxy fuzz-proxy-short
 
 all: $(B)/ringlb $(B)/plugins/first_available.so $(TOOLS)
@@ -158,6 +158,31 @@ bench-balancers: $(B)/bench_balancers
 bench-slow: $(B)/ringlb
 	scripts/install-deps.sh --bench
 	scripts/bench-slow-server
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the balancer in sbin, the
+# experiment tools in bin, the man page (made from the README by
+# scripts/gen-man, so the two agree), the plugin headers, the systemd unit
+# (pointing at PREFIX/sbin) and the demo config as an example.
+PREFIX ?= /usr/local
+$(B)/ringlb.8: README.md scripts/gen-man include/ringlb/version.h
+	@mkdir -p $(dir $@)
+	scripts/gen-man README.md $$(sed -n 's/.*RLB_VERSION "\(.*\)"/\1/p' include/ringlb/version.h) > $@
+
+install: all $(B)/ringlb.8
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+	  $(DESTDIR)$(PREFIX)/include/ringlb $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/ringlb
+	install -m 755 $(B)/ringlb $(DESTDIR)$(PREFIX)/sbin/ringlb
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(B)/ringlb.8 $(DESTDIR)$(PREFIX)/share/man/man8/ringlb.8
+	install -m 644 include/ringlb/*.h $(DESTDIR)$(PREFIX)/include/ringlb/
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' configs/ringlb.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/ringlb.service
+	install -m 644 configs/demo.ini $(DESTDIR)$(PREFIX)/share/doc/ringlb/ringlb.ini.example
+	@echo "installed under $(DESTDIR)$(PREFIX); config: /etc/ringlb/ringlb.ini (example in share/doc/ringlb)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/ringlb $(DESTDIR)$(PREFIX)/bin/ringlb-load $(DESTDIR)$(PREFIX)/bin/ringlb-testserver \
+	  $(DESTDIR)$(PREFIX)/share/man/man8/ringlb.8 $(DESTDIR)$(PREFIX)/lib/systemd/system/ringlb.service
+	rm -rf $(DESTDIR)$(PREFIX)/include/ringlb $(DESTDIR)$(PREFIX)/share/doc/ringlb
 
 # Every algorithm a scenario names under identical load (configs/scenarios/):
 # results/NAME/TIMESTAMP/report.md and report.html.
