@@ -79,9 +79,8 @@ $(B)/asan/ringlb-testserver: $(TESTSERVER_SRCS) $(HEADERS) $(TOOL_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(SAN) -o $@ $(TESTSERVER_SRCS) -luring -lm
 
-$(B)/obj/src/tools/%.o: src/tools/%.c $(HEADERS) $(TOOL_HEADERS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+# The tools' objects also depend on their own headers (ringlb's do not).
+$(patsubst %.c,$(B)/obj/%.o,$(filter src/tools/%,$(LOAD_SRCS) $(TESTSERVER_SRCS))): $(TOOL_HEADERS)
 
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)

@@ -6,19 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+#include "ringlb/balancer_util.h"
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
+/* xoshiro256**'s state from splitmix64, as its authors advise: ringlb's
+ * own rlb_rand. */
 void load_rng_seed(struct load_rng *r, uint64_t seed)
 {
 	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
+		r->s[i] = rlb_rand(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k)
