@@ -12,9 +12,9 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 B = build
 # src/ by layer: core (the io_uring loop, connections, timers), http (the
 # proxy: sessions, upstreams, parser, rewrite), balance (what the balancer
-# modules share), control (the control thread: health, admin); config.c and
-# main.c on top.
-CORE_SRCS = $(sort $(wildcard src/*/*.c)) src/config.c $(wildcard balancers/*.c) $(B)/gen/dashboard_html.c
+# modules share), control (the control thread: health, admin); config.c,
+# generation.c (a reload's unit) and main.c on top.
+CORE_SRCS = $(sort $(wildcard src/*/*.c)) src/config.c src/generation.c $(wildcard balancers/*.c) $(B)/gen/dashboard_html.c
 HEADERS = $(wildcard include/ringlb/*.h src/*/*.h)
 PLUGINS = $(B)/plugins/first_available.so $(B)/plugins/bad_plugin.so
 SRCS = $(CORE_SRCS) src/main.c

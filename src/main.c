@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "control/control.h"
+#include "generation.h"
 #include "git_describe.h" /* generated: RLB_GIT_DESCRIBE */
 #include "ringlb/version.h"
 #include "http/proxy.h"
@@ -24,7 +24,8 @@ static void usage(FILE *f)
 		   "  -t             check the configuration and exit\n"
 		   "  -v, --version  the version, and the git commit it was built from\n"
 		   "  -h, --help     this help\n"
-		   "Signals: SIGTERM and SIGINT drain (requests in flight finish, up to drain_timeout).\n");
+		   "Signals: SIGTERM and SIGINT drain (requests in flight finish, up to drain_timeout);\n"
+		   "SIGHUP reloads FILE (new workers take over, the old ones drain; a bad file changes nothing).\n");
 }
 
 static const struct option long_options[] = {
@@ -67,24 +68,6 @@ static void print_summary(const struct rlb_config *cfg)
 						     "reaches it can drain or disable servers");
 }
 
-/* Starts worker i: a loop listening on every frontend, with the proxy's hooks. */
-static int start_worker(struct worker *w, int i, const struct rlb_config *cfg, struct rlb_listen *listen)
-{
-	struct rlb_loop_spec spec = {
-		.listen = listen,
-		.nlisten = cfg->num_frontends,
-		.nbufs = RLB_BUF_COUNT,
-		.max_clients = (cfg->max_connections + (uint32_t)cfg->workers - 1) / (uint32_t)cfg->workers,
-		.qsbr_reader = 1,
-		.probe_shared = i == 0,
-	};
-	char name[24];
-
-	snprintf(name, sizeof(name), "worker %d", i);
-	spec.name = name;
-	return rlb_worker_start(w, i, cfg, &rlb_proxy_hooks, &spec);
-}
-
 /* Descriptors beside the connections: listeners, rings, eventfds, logs, a
  * health check per server. */
 static rlim_t fds_overhead(const struct rlb_config *cfg)
@@ -107,10 +90,13 @@ static void raise_fd_limit(const struct rlb_config *cfg)
 	rlim_t least = (rlim_t)cfg->max_connections + fds_overhead(cfg);
 	struct rlimit r;
 
+	rlim_t was;
+
 	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= need)
 		return;
+	was = r.rlim_cur;
 	r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max >= need ? need : r.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &r) == 0)
+	if (r.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &r) == 0) /* (a reload may find it raised already) */
 		rlb_log("file descriptors: limit raised to %llu (max_connections = %u needs up to %llu: a client "
 			"and a server connection each)", (unsigned long long)r.rlim_cur, cfg->max_connections,
 			(unsigned long long)need);
@@ -157,44 +143,117 @@ __attribute__((format(printf, 1, 2))) static void say_stdout(const char *fmt, ..
 	putchar('\n');
 }
 
-/* SIGHUP, SIGUSR1, SIGUSR2: never fatal. Reload on SIGHUP is not built yet
- * (issue #9): say so, and keep serving on the config loaded at start. */
-static void say_not_stopping(int sig)
+/* What a reload changed, a line per backend that changed: servers added
+ * and removed, the algorithm. */
+static void log_changes(const struct rlb_config *old, const struct rlb_config *cfg)
 {
-	if (sig == SIGHUP)
-		rlb_log("SIGHUP: configuration reload is not supported yet; still running on the configuration "
-			"loaded at start (restart to apply changes)");
-	else
-		rlb_log("signal %d (%s): ignored", sig, sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+	for (size_t b = 0; b < cfg->num_backends; b++) {
+		const struct rlb_backend *be = &cfg->backends[b], *was = NULL;
+		char added[256] = "", removed[256] = "";
+
+		for (size_t i = 0; i < old->num_backends && was == NULL; i++)
+			if (strcmp(old->backends[i].name, be->name) == 0)
+				was = &old->backends[i];
+		if (was == NULL) {
+			rlb_log("reload: backend %s added (%s, %zu servers)", be->name, be->balancer->name, be->num_servers);
+			continue;
+		}
+		for (int pass = 0; pass < 2; pass++) {
+			const struct rlb_backend *x = pass ? was : be, *y = pass ? be : was;
+			char *out = pass ? removed : added;
+
+			for (size_t i = 0; i < x->num_servers; i++) {
+				size_t j = 0, len = strlen(out);
+
+				while (j < y->num_servers && strcmp(y->servers[j].name, x->servers[i].name) != 0)
+					j++;
+				if (j == y->num_servers)
+					snprintf(out + len, 256 - len, "%s%s", len ? ", " : "", x->servers[i].name);
+			}
+		}
+		if (added[0] || removed[0] || was->balancer != be->balancer)
+			rlb_log("reload: backend %s: balance %s%s%s, servers added: %s; removed: %s", be->name,
+				was->balancer != be->balancer ? was->balancer->name : "", was->balancer != be->balancer ? " -> " : "",
+				be->balancer->name, added[0] ? added : "none", removed[0] ? removed : "none");
+	}
 }
 
-/* Runs the control thread and the workers until SIGTERM or SIGINT, then
- * stops the checks and drains the workers. Signals are blocked in every
- * thread and taken here with sigwait, so no handler runs inside the event
- * loops. */
-static int run(struct rlb_config *cfg)
+/* SIGHUP: the configuration is read again; if it loads, a new generation
+ * takes the listeners and the current one drains (generation.h); if not,
+ * nothing changes but a log line with FILE:LINE. Returns the generation
+ * now current. */
+static struct rlb_generation *reload(const char *path, struct rlb_generation *cur, struct rlb_listen_pool *pool,
+				     struct rlb_generation **draining)
 {
-	struct worker *workers = calloc((size_t)cfg->workers, sizeof(*workers));
-	struct rlb_listen *listen = calloc(cfg->num_frontends, sizeof(*listen));
-	struct rlb_control ctl = { 0 };
-	sigset_t set;
-	int i, started = 0, sig = 0, rc, control_started;
+	struct rlb_config *cfg = malloc(sizeof(*cfg));
+	struct rlb_generation *g;
+	char err[512];
 
-	if (workers == NULL || listen == NULL || rlb_stats_alloc(cfg) < 0 || rlb_control_init(&ctl, cfg) < 0) {
-		rlb_control_free(&ctl);
-		rlb_stats_free(cfg);
-		free(workers);
-		free(listen);
-		return 1;
-	}
-	for (size_t f = 0; f < cfg->num_frontends; f++) {
-		struct rlb_frontend *fe = &cfg->frontends[f];
-
-		listen[f] = (struct rlb_listen){ (const struct sockaddr *)&fe->listen, fe->listen_len,
-						 fe->listen_text, fe };
+	rlb_log("SIGHUP: reloading %s", path);
+	cfg = malloc(sizeof(*cfg));
+	if (cfg == NULL || rlb_config_load(path, cfg, err, sizeof(err)) < 0) {
+		rlb_log("reload failed: %s; still running on the previous configuration",
+			cfg == NULL ? "out of memory" : err);
+		free(cfg);
+		return cur;
 	}
 	raise_fd_limit(cfg);
 	warn_never_serving(cfg, rlb_log);
+	g = rlb_generation_start(cfg, cur, pool);
+	if (g == NULL) {
+		rlb_log("reload failed (above); still running on the previous configuration");
+		return cur;
+	}
+	log_changes(cur->cfg, g->cfg);
+	rlb_generation_stop(cur, 1);
+	rlb_listen_pool_close_unmarked(pool, g->number); /* addresses the new configuration dropped */
+	cur->next = *draining;
+	*draining = cur;
+	print_summary(g->cfg);
+	rlb_log("reload: generation %u running (%d worker(s)); generation %u drains (up to %u ms)", g->number,
+		g->cfg->workers, cur->number, cur->cfg->drain_timeout_ms);
+	return g;
+}
+
+/* Frees the draining generations whose workers have all exited. */
+static void reap(struct rlb_generation **draining, struct rlb_generation *cur)
+{
+	while (*draining != NULL) {
+		struct rlb_generation *g = *draining;
+
+		if (!rlb_generation_exited(g)) {
+			draining = &g->next;
+			continue;
+		}
+		*draining = g->next;
+		rlb_generation_free(g, cur);
+	}
+}
+
+/* The next signal; while generations drain, at most 100 ms later, so they
+ * are reaped soon after they end. 0 when none came. */
+static int next_signal(const sigset_t *set, int draining)
+{
+	struct timespec wait = { 0, 100 * 1000000L };
+	int sig = 0;
+
+	if (!draining)
+		return sigwait(set, &sig) == 0 ? sig : 0;
+	sig = sigtimedwait(set, NULL, &wait);
+	return sig > 0 ? sig : 0;
+}
+
+/* Runs generations of workers (and their control thread) until SIGTERM or
+ * SIGINT, reloading on SIGHUP; then drains them all. Signals are blocked
+ * in every thread and taken here, so no handler runs inside the event
+ * loops; this thread does nothing else. */
+static int run(const char *path, struct rlb_config *cfg)
+{
+	struct rlb_listen_pool pool = { 0 };
+	struct rlb_generation *cur, *draining = NULL;
+	sigset_t set;
+	int sig;
+
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -203,54 +262,49 @@ static int run(struct rlb_config *cfg)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	for (i = 0; i < cfg->workers; i++)
-		workers[i].wake_fd = -1;
-	/* The control thread first: its start needs a few descriptors (its
-	 * ring, eventfd, admin listener), and once the workers accept, clients
-	 * may take every one. (Later, its checks may still find none left:
-	 * then they give no verdict, see health_check.c.) */
-	rc = rlb_control_needed(cfg) ? rlb_control_start(&ctl) : -ENOENT;
-	if (rc < 0 && rc != -ENOENT)
-		rlb_log("control thread failed to start: %s", strerror(-rc));
-	control_started = rc == 0;
-	rc = rc == -ENOENT ? 0 : rc;
-	for (i = 0; rc == 0 && i < cfg->workers; i++, started++) {
-		rc = start_worker(&workers[i], i, cfg, listen);
-		if (rc < 0) {
-			rlb_log("worker %d failed to start: %s", i, strerror(-rc));
+	raise_fd_limit(cfg);
+	warn_never_serving(cfg, rlb_log);
+	cur = rlb_generation_start(cfg, NULL, &pool);
+	if (cur == NULL) {
+		rlb_listen_pool_free(&pool);
+		return 1;
+	}
+	print_summary(cur->cfg);
+	rlb_log("%d worker(s) running, pid %d", cur->cfg->workers, (int)getpid());
+	for (;;) {
+		sig = next_signal(&set, draining != NULL);
+		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		}
+		if (sig == SIGHUP)
+			cur = reload(path, cur, &pool, &draining);
+		else if (sig != 0)
+			rlb_log("signal %d (%s): ignored", sig, sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+		reap(&draining, cur);
 	}
-	if (rc == 0) {
-		print_summary(cfg);
-		rlb_log("%d worker(s) running, pid %d", cfg->workers, (int)getpid());
-		while (sigwait(&set, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
-			say_not_stopping(sig);
-		rlb_log("signal %d: draining (up to %u ms)", sig, cfg->drain_timeout_ms);
+	rlb_log("signal %d: draining (up to %u ms)", sig, cur->cfg->drain_timeout_ms);
+	rlb_generation_stop(cur, 0);
+	for (struct rlb_generation *g = draining; g != NULL; g = g->next)
+		rlb_generation_stop(g, 0);
+	/* Closed now, so clients still in the queues are refused (and can try
+	 * elsewhere) rather than kept waiting through the drain. */
+	rlb_listen_pool_free(&pool);
+	while (draining != NULL) {
+		struct rlb_generation *g = draining;
+
+		draining = g->next;
+		rlb_generation_free(g, NULL);
 	}
-	if (control_started)
-		rlb_control_stop(&ctl); /* no check runs once the drain has begun */
-	for (i = 0; i < started; i++)
-		rlb_worker_stop(&workers[i]);
-	for (i = 0; i < started; i++)
-		rlb_worker_join(&workers[i]);
-	for (i = 0; i < cfg->workers; i++)
-		rlb_worker_free(&workers[i]);
-	rlb_control_free(&ctl);
-	rlb_stats_free(cfg);
-	free(workers);
-	free(listen);
-	if (rc == 0)
-		rlb_log("stopped");
-	return rc == 0 ? 0 : 1;
+	rlb_generation_free(cur, NULL);
+	rlb_log("stopped");
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct rlb_config cfg;
+	struct rlb_config *cfg;
 	const char *path = NULL;
 	char err[512];
-	int opt, check_only = 0, rc;
+	int opt, check_only = 0;
 
 	/* The first time conversion reads /etc/localtime (glibc's tzset), which
 	 * would take a descriptor on a busy worker's first log line, when it
@@ -270,21 +324,22 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (rlb_config_load(path, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ringlb: %s\n", err);
+	cfg = malloc(sizeof(*cfg));
+	if (cfg == NULL || rlb_config_load(path, cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringlb: %s\n", cfg == NULL ? "out of memory" : err);
+		free(cfg);
 		return 1;
 	}
 	if (check_only) {
-		int warnings = warn_never_serving(&cfg, say_stdout);
+		int warnings = warn_never_serving(cfg, say_stdout);
 
 		if (warnings)
 			printf("%s: configuration OK, with %d warning(s)\n", path, warnings);
 		else
 			printf("%s: configuration OK\n", path);
-		rlb_config_free(&cfg);
+		rlb_config_free(cfg);
+		free(cfg);
 		return 0;
 	}
-	rc = run(&cfg);
-	rlb_config_free(&cfg);
-	return rc;
+	return run(path, cfg); /* cfg is the first generation's from here */
 }

@@ -11,7 +11,7 @@
 #include "ringlb/addr.h"
 #include "ringlb/server.h"
 
-struct rlb_frontend_stats;
+struct rlb_slices;
 
 struct rlb_frontend {
 	char name[RLB_NAME_MAX];
@@ -29,7 +29,7 @@ struct rlb_frontend {
 	uint32_t timeout_linger_ms;  /* draining a client before close, so no RST eats our answer; 0: off */
 	uint32_t max_header_bytes;   /* 431 past it */
 	uint32_t max_uri_bytes;      /* 414 past it */
-	struct rlb_frontend_stats *stats; /* [worker]: each worker writes its own (src/metrics/stats.h) */
+	struct rlb_slices *stats;    /* per worker slot: each worker writes its own (src/metrics/stats.h) */
 };
 
 struct rlb_config {

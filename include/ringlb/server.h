@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 
 struct rlb_balancer_ops;
-struct rlb_server_stats;
+struct rlb_slices;
 
 enum rlb_server_state {
 	RLB_SERVER_UP = 0,
@@ -69,7 +69,7 @@ struct rlb_server {
 	 * (any success resets it): passive ejection's count. */
 	atomic_uint consecutive_failures;
 	atomic_int last_failure;   /* shared: its last one, a status or -enum rlb_outcome, for the log */
-	struct rlb_server_stats *stats; /* [worker]: each worker writes its own (src/metrics/stats.h) */
+	struct rlb_slices *stats;  /* per worker slot: each worker writes its own (src/metrics/stats.h) */
 };
 
 enum rlb_health_kind { RLB_HEALTH_NONE = 0, RLB_HEALTH_TCP, RLB_HEALTH_HTTP };

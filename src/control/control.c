@@ -203,7 +203,7 @@ void rlb_control_tick_windows(struct rlb_control *ctl)
 			struct ctl_server *cs = &ctl->backends[i].servers[j];
 			struct ctl_counts *c;
 
-			rlb_stats_sum_server(cs->srv, ctl->cfg->workers, t);
+			rlb_stats_sum_server(cs->srv, t);
 			rlb_window_tick(&cs->win[0], &t->connect);
 			rlb_window_tick(&cs->win[1], &t->response);
 			rlb_window_tick(&cs->win[2], &t->total);
@@ -262,7 +262,48 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int init_backend(struct ctl_backend *cb, struct rlb_backend *be)
+/* What a reload keeps of a server of the same name (old, the previous
+ * control's, whose thread has ended): its health, so a down server stays
+ * down until its checks pass again (unless the address changed: another
+ * machine starts as at start); the operator's admin state and weight,
+ * unless the config changed them (then the config wins, as with HAProxy's
+ * server-state file); its windows (moved: old is freed without them), and
+ * its check history. */
+static void carry_server(struct ctl_server *cs, const struct rlb_backend *be, struct ctl_server *old)
+{
+	const struct rlb_server *srv = cs->srv, *was = old->srv;
+	uint8_t admin = cs->h.admin;
+
+	if (srv->addr_len == was->addr_len && memcmp(&srv->addr, &was->addr, srv->addr_len) == 0) {
+		cs->h = old->h;
+		cs->h.admin = admin;
+		if (be->health_kind == RLB_HEALTH_NONE)
+			cs->h.checked_down = 0; /* no check left to bring it back */
+		cs->shown = old->shown;
+		cs->cap_logged = old->cap_logged;
+		cs->checks_passed = old->checks_passed;
+		cs->checks_failed = old->checks_failed;
+		memcpy(cs->last_check, old->last_check, sizeof(cs->last_check));
+	}
+	if (srv->disabled_config == was->disabled_config)
+		cs->h.admin = old->h.admin;
+	if (srv->weight_config == was->weight_config)
+		cs->admin_weight = old->admin_weight;
+	memcpy(cs->win, old->win, sizeof(cs->win));
+	memset(old->win, 0, sizeof(old->win));
+	memcpy(cs->counts, old->counts, sizeof(cs->counts));
+	cs->counts_newest = old->counts_newest;
+	cs->counts_kept = old->counts_kept;
+}
+
+static struct ctl_server *server_named(struct rlb_control *ctl, const char *backend, const char *name)
+{
+	struct ctl_backend *cb = ctl ? rlb_control_backend(ctl, backend, strlen(backend)) : NULL;
+
+	return cb ? rlb_control_server(cb, name, strlen(name)) : NULL;
+}
+
+static int init_backend(struct ctl_backend *cb, struct rlb_backend *be, struct rlb_control *prev)
 {
 	cb->be = be;
 	cb->rules = (struct rlb_health_rules){ .rise = be->health_rise, .fall = be->health_fall,
@@ -273,12 +314,15 @@ static int init_backend(struct ctl_backend *cb, struct rlb_backend *be)
 		return -ENOMEM;
 	for (size_t j = 0; j < be->num_servers; j++) {
 		struct ctl_server *cs = &cb->servers[j];
+		struct ctl_server *old;
 
 		cs->srv = &be->servers[j];
 		cs->admin_weight = cs->srv->weight_config;
 		cs->counts_kept = 1; /* counts[0]: all zero, as at start */
 		rlb_health_init(&cs->h, &cb->rules, cs->srv->disabled_config);
 		cs->shown = rlb_health_state(&cs->h, 0);
+		if ((old = server_named(prev, be->name, cs->srv->name)) != NULL)
+			carry_server(cs, be, old);
 		atomic_store(&cs->srv->state, (int)cs->shown);
 		cb->has_backup |= cs->srv->backup;
 	}
@@ -286,14 +330,14 @@ static int init_backend(struct ctl_backend *cb, struct rlb_backend *be)
 	return 0;
 }
 
-int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg)
+int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg, struct rlb_control *prev)
 {
 	uint64_t t = now_ms();
 
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->loop.wake_fd = -1;
 	ctl->cfg = cfg;
-	ctl->started_ms = t;
+	ctl->started_ms = prev != NULL ? prev->started_ms : t; /* the process's uptime */
 	ctl->rng = t ^ (uint64_t)(uintptr_t)ctl;
 	ctl->backends = calloc(cfg->num_backends, sizeof(*ctl->backends));
 	ctl->scratch = malloc(sizeof(*ctl->scratch));
@@ -301,7 +345,7 @@ int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg)
 	if (ctl->backends == NULL || ctl->scratch == NULL || ctl->hscratch == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->num_backends; i++) {
-		int rc = init_backend(&ctl->backends[i], &cfg->backends[i]);
+		int rc = init_backend(&ctl->backends[i], &cfg->backends[i], prev);
 
 		if (rc < 0)
 			return rc;
@@ -357,10 +401,11 @@ int rlb_control_needed(const struct rlb_config *cfg)
 	return cfg->admin_len > 0;
 }
 
-int rlb_control_start(struct rlb_control *ctl)
+int rlb_control_start(struct rlb_control *ctl, int admin_fd)
 {
 	struct rlb_config *cfg = ctl->cfg;
-	struct rlb_listen admin = { (const struct sockaddr *)&cfg->admin, cfg->admin_len, cfg->admin_text, ctl };
+	struct rlb_listen admin = { (const struct sockaddr *)&cfg->admin, cfg->admin_len, cfg->admin_text, ctl,
+				    admin_fd };
 	struct rlb_loop_spec spec = { .name = "control", .listen = &admin, .nlisten = cfg->admin_len ? 1 : 0,
 				      .nbufs = 64, .max_clients = RLB_ADMIN_CONNS_MAX };
 
@@ -370,8 +415,16 @@ int rlb_control_start(struct rlb_control *ctl)
 
 void rlb_control_stop(struct rlb_control *ctl)
 {
-	rlb_worker_stop(&ctl->loop);
+	rlb_worker_stop(&ctl->loop, 0);
 	rlb_worker_join(&ctl->loop);
+}
+
+int rlb_control_restart(struct rlb_control *ctl, int admin_fd)
+{
+	rlb_worker_free(&ctl->loop);
+	memset(&ctl->loop, 0, sizeof(ctl->loop));
+	ctl->loop.wake_fd = -1;
+	return rlb_control_start(ctl, admin_fd);
 }
 
 void rlb_control_free(struct rlb_control *ctl)

@@ -62,16 +62,23 @@ struct rlb_control {
 };
 
 /** Builds the control state from cfg and publishes every server's first
- * state and weight, before any worker starts (main thread). Returns 0 or a
- * negative errno. */
-int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg);
+ * state and weight, before any worker starts (main thread). On a reload,
+ * prev is the previous configuration's control, whose thread has ended:
+ * servers of the same name keep their health, admin state and windows
+ * (rules in control.c, carry_server; the windows move out of prev).
+ * Returns 0 or a negative errno. */
+int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg, struct rlb_control *prev);
 /** Whether the config gives the control thread anything to do: an admin
  * listener, health checks, or passive ejection. Without, no thread starts. */
 int rlb_control_needed(const struct rlb_config *cfg);
-/** Starts the control thread (admin listener, checks). 0 or a negative errno, logged. */
-int rlb_control_start(struct rlb_control *ctl);
-/** SIGTERM: no check starts after this; the thread ends. Main thread. */
+/** Starts the control thread (admin listener on admin_fd, borrowed from the
+ * listen pool, or -1: none; checks). 0 or a negative errno, logged. */
+int rlb_control_start(struct rlb_control *ctl, int admin_fd);
+/** SIGTERM or a reload: no check starts after this; the thread ends. Main thread. */
 void rlb_control_stop(struct rlb_control *ctl);
+/** Starts a stopped control thread again on the same state (a reload that
+ * failed after stopping it). Main thread. */
+int rlb_control_restart(struct rlb_control *ctl, int admin_fd);
 /** After the thread ended (or never started). Main thread. */
 void rlb_control_free(struct rlb_control *ctl);
 

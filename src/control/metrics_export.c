@@ -182,7 +182,7 @@ static void frontend_metrics(struct rlb_control *ctl, struct rlb_buf *b)
 	if (f == NULL)
 		return;
 	for (size_t i = 0; i < cfg->num_frontends; i++)
-		rlb_stats_sum_frontend(&cfg->frontends[i], cfg->workers, &f[i]);
+		rlb_stats_sum_frontend(&cfg->frontends[i], &f[i]);
 	head(b, "ringlb_frontend_connections_active", "gauge", "Client connections open now.");
 	for (size_t i = 0; i < cfg->num_frontends; i++) {
 		fe_line(b, "ringlb_frontend_connections_active", &cfg->frontends[i]);
@@ -236,7 +236,7 @@ static struct server_brief *brief_servers(struct rlb_control *ctl, size_t *n)
 		for (size_t j = 0; j < cfg->backends[i].num_servers; j++) {
 			struct server_brief *s = &sums[idx++];
 
-			rlb_stats_sum_server(&cfg->backends[i].servers[j], cfg->workers, t);
+			rlb_stats_sum_server(&cfg->backends[i].servers[j], t);
 			memcpy(s->requests, t->requests, sizeof(s->requests));
 			memcpy(s->errors, t->errors, sizeof(s->errors));
 			s->retries = t->retries;
@@ -337,7 +337,7 @@ int rlb_export_stats_json(struct rlb_control *ctl, struct rlb_buf *b)
 	for (size_t i = 0; i < cfg->num_frontends; i++) {
 		struct rlb_frontend_totals f;
 
-		rlb_stats_sum_frontend(&cfg->frontends[i], cfg->workers, &f);
+		rlb_stats_sum_frontend(&cfg->frontends[i], &f);
 		rlb_buf_printf(b, "%s{\"name\":", i ? "," : "");
 		rlb_json_string(b, cfg->frontends[i].name);
 		rlb_buf_printf(b, ",\"connections_active\":%lu,\"connections_total\":%lu,\"requests\":{",
@@ -359,7 +359,7 @@ int rlb_export_stats_json(struct rlb_control *ctl, struct rlb_buf *b)
 		for (size_t j = 0; j < cb->be->num_servers; j++) {
 			const struct rlb_server *srv = cb->servers[j].srv;
 
-			rlb_stats_sum_server(srv, cfg->workers, s);
+			rlb_stats_sum_server(srv, s);
 			rlb_buf_printf(b, "%s{\"name\":", j ? "," : "");
 			rlb_json_string(b, srv->name);
 			rlb_buf_printf(b, ",\"state\":\"%s\",\"weight\":%u,\"active\":%lu,\"requests\":{",

@@ -169,17 +169,17 @@ struct rlb_listen {
 	socklen_t addr_len;
 	const char *text; /* "127.0.0.1:8080", for logs */
 	void *owner;      /* the layer above's: a frontend, the admin */
+	int fd;           /* the listening socket: borrowed from the process (listen_pool.h), never closed here */
 };
 
 /* What a loop is: its listeners, buffers, and role. */
 struct rlb_loop_spec {
 	const char *name;               /* "worker 0", "control": for logs */
 	const struct rlb_listen *listen; /* copied: may be on the caller's stack */
-	size_t nlisten;
+	size_t nlisten;                 /* several may share an owner (more sockets than loops) */
 	uint32_t nbufs;                 /* provided buffers, a power of two */
 	uint32_t max_clients;           /* accepting pauses at this many client conns */
 	uint8_t qsbr_reader;            /* reads shared balancer state (ringlb/qsbr.h) */
-	uint8_t probe_shared;           /* log when another socket already holds a port */
 };
 
 struct listener {
@@ -189,7 +189,6 @@ struct listener {
 	uint8_t armed : 1;
 	uint8_t paused : 1;      /* EMFILE or max_connections: re-armed from the tick */
 	uint8_t starved_logged : 1; /* the EMFILE episode was logged */
-	uint8_t shared : 1;      /* another socket held the port before we bound it */
 };
 
 struct rlb_proxy_state; /* the layer above's per-worker state: a forwarding worker's */
@@ -231,6 +230,12 @@ struct worker {
 	uint64_t wake_val;
 	struct rlb_callback wake_cb;
 	int stopping;
+	/* A reload's drain (set before the wake-up): idle keep-alive clients
+	 * are closed after their next response rather than at once (HAProxy's
+	 * idle-close-on-response), so no client's next request races our
+	 * close; the next generation accepts the new connections. */
+	atomic_int handing_over;
+	atomic_int exited;       /* the thread has ended: a join will not wait */
 	uint64_t drain_deadline_ms;
 	struct rlb_qsbr_reader qsbr; /* online only while handling completions */
 };
@@ -242,7 +247,11 @@ void rlb_buf_give_back(struct worker *w, uint16_t bid);
  * Returns 0 or a negative errno (logged). */
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 		     const struct rlb_worker_hooks *hooks, const struct rlb_loop_spec *spec);
-void rlb_worker_stop(struct worker *w);
+/** Tells the loop to drain and end (main thread): SIGTERM (hand_over 0),
+ * or a reload whose next generation has taken the listeners (1). */
+void rlb_worker_stop(struct worker *w, int hand_over);
+/** Whether the loop's thread has ended, so rlb_worker_join returns at once. */
+int rlb_worker_exited(struct worker *w);
 void rlb_worker_join(struct worker *w);
 void rlb_worker_free(struct worker *w);
 /** A client connection was freed: accepts paused for max_connections may resume. */

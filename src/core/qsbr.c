@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 
-#define READERS_MAX 256
+#define READERS_MAX 512 /* a reload's old workers and new ones, 256 each at most */
 
 static atomic_uint_fast64_t grace = 1; /* readers' "seen" is 0 only when offline */
 static pthread_mutex_t readers_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -82,46 +82,6 @@ static int setup_ring(struct worker *w)
 	return rc;
 }
 
-static int open_listener(struct listener *l)
-{
-	int one = 1, fd;
-
-	fd = socket(l->at.addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* SO_REUSEPORT: one listening socket per worker, the kernel spreads
-	 * connections; TCP_NODELAY is inherited by accepted sockets. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-	    bind(fd, l->at.addr, l->at.addr_len) < 0 ||
-	    listen(fd, 4096) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	l->fd = fd;
-	return 0;
-}
-
-/* Whether another socket already holds the address: a bind without
- * SO_REUSEPORT fails then. With SO_REUSEPORT ours would still bind (that is
- * how a second ringlb takes over for a restart), and the kernel would share
- * the port's connections with the other socket's owner: worth a log line.
- * Probed before any listener of ours exists, so ours never answer it. */
-static int port_taken(const struct rlb_listen *at)
-{
-	int one = 1, fd = socket(at->addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), taken;
-
-	if (fd < 0)
-		return 0;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	taken = bind(fd, at->addr, at->addr_len) < 0 && errno == EADDRINUSE;
-	close(fd);
-	return taken;
-}
-
 static void arm_accept(struct listener *l)
 {
 	struct io_uring_sqe *sqe;
@@ -155,10 +115,10 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 		l->armed = 0;
 	if (res >= 0) {
 		l->starved_logged = 0;
-		if (w->stopping)
-			close(res);
-		else
-			w->hooks->accept(l, res);
+		/* Even once stopping: an accept the cancel did not beat took the
+		 * connection out of the shared queue, so it is served (one
+		 * request, then closed) rather than reset. */
+		w->hooks->accept(l, res);
 		if (w->nclients >= w->max_clients) {
 			pause_accept(l);
 			if (w->hooks->full != NULL)
@@ -203,10 +163,17 @@ static void arm_tick(struct worker *w)
 
 static void begin_drain(struct worker *w);
 
+static void arm_wake(struct worker *w);
+
+/* Read again after each wake-up: a SIGTERM during a reload's drain wakes
+ * the old loop a second time, to close its idle clients now. */
 static void on_wake(struct rlb_callback *cb, int res)
 {
-	(void)res;
-	begin_drain(rlb_container_of(cb, struct worker, wake_cb));
+	struct worker *w = rlb_container_of(cb, struct worker, wake_cb);
+
+	begin_drain(w);
+	if (res > 0)
+		arm_wake(w);
 }
 
 static void arm_wake(struct worker *w)
@@ -254,22 +221,18 @@ static void shutdown_conn(struct conn *c)
 		c->ops->on_shutdown(c);
 }
 
-/* SIGTERM: stop accepting, close idle keep-alive connections, and let the
- * requests in flight finish until drain_timeout. */
+/* SIGTERM or a reload: stop accepting (the sockets are the process's: a
+ * reload's new loops accept on them already), drain the connections, and
+ * let the requests in flight finish until drain_timeout. */
 static void begin_drain(struct worker *w)
 {
 	size_t i;
 
-	if (w->stopping)
-		return;
-	w->stopping = 1;
-	w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
-	for (i = 0; i < w->nlisteners; i++) {
-		struct listener *l = &w->listeners[i];
-
-		pause_accept(l);
-		close(l->fd);
-		l->fd = -1;
+	if (!w->stopping) {
+		w->stopping = 1;
+		w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
+		for (i = 0; i < w->nlisteners; i++)
+			pause_accept(&w->listeners[i]);
 	}
 	each_conn(w, drain_conn);
 }
@@ -424,23 +387,23 @@ static void close_all(struct worker *w)
 		rlb_log("%s: %u connection(s) still busy at exit", w->name, w->nconns);
 }
 
-static void *worker_main(void *arg)
+/* The thread's life; whatever way it ends, worker_main marks it exited. */
+static void run_worker(struct worker *w)
 {
-	struct worker *w = arg;
 	int rc = setup_ring(w);
 
 	if (rc < 0) {
 		rlb_log("%s: io_uring setup failed: %s", w->name, strerror(-rc));
-		return NULL;
+		return;
 	}
 	rc = setup_buffers(w);
 	if (rc < 0) {
 		rlb_log("%s: provided buffer ring: %s", w->name, strerror(-rc));
-		return NULL;
+		return;
 	}
 	if (w->qsbr_reader && rlb_qsbr_register(&w->qsbr) < 0) {
 		rlb_log("%s: too many reader threads", w->name);
-		return NULL;
+		return;
 	}
 	update_clock(w);
 	for (size_t i = 0; i < w->nlisteners; i++)
@@ -452,12 +415,22 @@ static void *worker_main(void *arg)
 	if (w->qsbr_reader)
 		rlb_qsbr_unregister(&w->qsbr);
 	io_uring_queue_exit(&w->ring);
+}
+
+/* exited tells the main thread (a reload's old workers) that the join
+ * will not wait. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	run_worker(w);
+	atomic_store_explicit(&w->exited, 1, memory_order_release);
 	return NULL;
 }
 
 /* Sets up everything that can fail with a clear message before the thread
- * starts: listening sockets (a busy port is reported at start, not later)
- * and the layer above's per-loop state. */
+ * starts: the layer above's per-loop state. The listening sockets are
+ * spec's, already open (listen_pool.h). */
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 		     const struct rlb_worker_hooks *hooks, const struct rlb_loop_spec *spec)
 {
@@ -479,21 +452,8 @@ int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 	if (w->listeners == NULL)
 		return -ENOMEM;
 	w->nlisteners = spec->nlisten;
-	for (i = 0; i < spec->nlisten; i++) {
-		w->listeners[i] = (struct listener){ .w = w, .at = spec->listen[i], .fd = -1 };
-		if (spec->probe_shared)
-			w->listeners[i].shared = port_taken(&spec->listen[i]);
-	}
-	for (i = 0; i < spec->nlisten; i++) {
-		rc = open_listener(&w->listeners[i]);
-		if (rc < 0) {
-			rlb_log("listen on %s: %s", spec->listen[i].text, strerror(-rc));
-			return rc;
-		}
-		if (w->listeners[i].shared)
-			rlb_log("listen on %s: the port is already bound by another socket (another ringlb?); "
-				"the kernel will share its connections with it", spec->listen[i].text);
-	}
+	for (i = 0; i < spec->nlisten; i++)
+		w->listeners[i] = (struct listener){ .w = w, .at = spec->listen[i], .fd = spec->listen[i].fd };
 	update_clock(w); /* init may arm timers */
 	rc = hooks->init(w);
 	if (rc < 0)
@@ -505,13 +465,18 @@ int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 	return -rc;
 }
 
-/* Called from the main thread on SIGTERM/SIGINT. */
-void rlb_worker_stop(struct worker *w)
+void rlb_worker_stop(struct worker *w, int hand_over)
 {
 	uint64_t one = 1;
 
+	atomic_store_explicit(&w->handing_over, hand_over, memory_order_release);
 	if (write(w->wake_fd, &one, sizeof(one)) < 0)
 		rlb_log("%s: wake: %s", w->name, strerror(errno));
+}
+
+int rlb_worker_exited(struct worker *w)
+{
+	return atomic_load_explicit(&w->exited, memory_order_acquire);
 }
 
 void rlb_worker_join(struct worker *w)
@@ -523,13 +488,8 @@ void rlb_worker_join(struct worker *w)
  * whose start failed part way (everything it did not reach is NULL). */
 void rlb_worker_free(struct worker *w)
 {
-	size_t i;
-
 	if (w->hooks != NULL)
 		w->hooks->fini(w);
-	for (i = 0; w->listeners != NULL && i < w->nlisteners; i++)
-		if (w->listeners[i].fd >= 0)
-			close(w->listeners[i].fd);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
 	rlb_timers_free(&w->timers);

@@ -705,10 +705,12 @@ static void on_io(struct conn *c)
 	rlb_session_pump((struct session *)c);
 }
 
-/* SIGTERM: idle connections go now; busy ones close after their response. */
+/* SIGTERM: idle connections go now; busy ones close after their response.
+ * A reload: idle ones too close after their next response (or at
+ * timeout_client), so none races its next request against our close. */
 static void on_drain(struct conn *c)
 {
-	if (idle((struct session *)c))
+	if (idle((struct session *)c) && !atomic_load_explicit(&c->w->handing_over, memory_order_acquire))
 		rlb_session_close((struct session *)c);
 }
 

@@ -1,9 +1,15 @@
 /* What ringlb counts and times, per server and per frontend. Each worker
- * writes its own slice (stats[worker id], a cache-line-aligned block of its
- * own: no lock, no locked instruction, no line shared with another writer);
- * the control thread sums the slices when /metrics or /stats is read. So
- * counts are exact once traffic stops: after N requests the per-server
- * request counters sum to N. */
+ * writes its own slice (the one of its slot, w->id: a cache-line-aligned
+ * block of its own: no lock, no locked instruction, no line shared with
+ * another writer); the control thread sums the slices when /metrics or
+ * /stats is read. So counts are exact once traffic stops: after N requests
+ * the per-server request counters sum to N.
+ *
+ * A reload keeps them: a server (frontend) of the new configuration with
+ * the name of one of the old shares the old one's slices (struct
+ * rlb_slices), and the new workers take slots the old ones do not use, so
+ * old and new workers count into the same sums while the old ones drain,
+ * and no counter ever goes back. */
 #ifndef RINGLB_STATS_H
 #define RINGLB_STATS_H
 
@@ -43,24 +49,41 @@ struct rlb_frontend_totals {
 	uint64_t connections, closed, requests[RLB_CLASSES], rejected[RLB_REJECTS];
 };
 
-/** Sums srv's (fe's) slices of `workers` workers into out (any thread; a
- * record being written may be half in). */
-void rlb_stats_sum_server(const struct rlb_server *srv, int workers, struct rlb_server_totals *out);
-void rlb_stats_sum_frontend(const struct rlb_frontend *fe, int workers, struct rlb_frontend_totals *out);
+/* One server's (frontend's) slices, one per worker slot. Shared by the
+ * configurations that have the server, counted in refs (main thread only).
+ * When a reload needs a slot past cap, the new configuration gets a larger
+ * one whose prev is the old: sums walk the chain, so nothing counted is
+ * left out. */
+struct rlb_slices {
+	void *mem;               /* [cap] slices, zeroed, resident only where written */
+	uint32_t cap;
+	uint32_t size;           /* one slice's bytes */
+	int refs;
+	struct rlb_slices *prev; /* held (a ref) by this one */
+};
 
-/** Allocates every server's and frontend's slices, one per worker (main
- * thread, before any worker starts). Returns 0 or -ENOMEM. */
-int rlb_stats_alloc(struct rlb_config *cfg);
+/** Sums srv's (fe's) slices into out (any thread; a record being written
+ * may be half in). */
+void rlb_stats_sum_server(const struct rlb_server *srv, struct rlb_server_totals *out);
+void rlb_stats_sum_frontend(const struct rlb_frontend *fe, struct rlb_frontend_totals *out);
+
+/** Gives every server and frontend of cfg slices for worker slots
+ * 0..slots-1: those of prev's server (frontend) of the same name when prev
+ * has one (a reload), else new ones. Main thread, before cfg's workers
+ * start. Returns 0 or -ENOMEM (what was given is released by
+ * rlb_stats_free). Nothing when cfg->metrics is off. */
+int rlb_stats_alloc(struct rlb_config *cfg, const struct rlb_config *prev, uint32_t slots);
+/** Releases cfg's holds; slices nobody holds any more are freed. */
 void rlb_stats_free(struct rlb_config *cfg);
 
-static inline struct rlb_server_stats *rlb_server_stats_of(const struct rlb_server *srv, int worker)
+static inline struct rlb_server_stats *rlb_server_stats_of(const struct rlb_server *srv, int slot)
 {
-	return &srv->stats[worker];
+	return (struct rlb_server_stats *)srv->stats->mem + slot;
 }
 
-static inline struct rlb_frontend_stats *rlb_frontend_stats_of(const struct rlb_frontend *fe, int worker)
+static inline struct rlb_frontend_stats *rlb_frontend_stats_of(const struct rlb_frontend *fe, int slot)
 {
-	return &fe->stats[worker];
+	return (struct rlb_frontend_stats *)fe->stats->mem + slot;
 }
 
 /* The class index of a final status (101 -> 0, 2xx -> 1 .. 5xx -> 4), or
