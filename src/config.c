@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/loop.h" /* the log levels */
+
 #include "ringlb/balancer.h"
 
 enum section_kind { SEC_NONE, SEC_GLOBAL, SEC_FRONTEND, SEC_BACKEND };
@@ -268,6 +270,9 @@ static int global_key(struct loader *ld, const char *key, const char *value)
 		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
 			error_at(ld, "metrics: expected on or off, got '%s'", value);
 		cfg->metrics = strcmp(value, "on") == 0;
+	} else if (strcmp(key, "log_level") == 0) {
+		if ((cfg->log_level = rlb_log_level_parse(value)) < 0)
+			error_at(ld, "log_level: expected error, warning, info or debug, got '%s'", value);
 	} else if (strcmp(key, "access_log_format") == 0) {
 		if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
 			error_at(ld, "access_log_format: expected text or json, got '%s'", value);
@@ -794,6 +799,7 @@ int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t 
 	cfg->workers = 1;
 	cfg->max_connections = 10000;
 	cfg->drain_timeout_ms = 10000;
+	cfg->log_level = RLB_LOG_INFO;
 	cfg->slo_p95_ms = 200;
 	cfg->metrics = 1;
 	cfg->slo_p99_ms = 500;

@@ -199,7 +199,7 @@ static int start_control(struct rlb_generation *g)
 	int rc = rlb_control_needed(g->cfg) ? rlb_control_start(&g->ctl, g->admin_fd) : 0;
 
 	if (rc < 0)
-		rlb_log("control thread failed to start: %s", strerror(-rc));
+		rlb_error("control thread failed to start: %s", strerror(-rc));
 	g->control_started = rc == 0 && rlb_control_needed(g->cfg);
 	return rc;
 }
@@ -236,7 +236,7 @@ struct rlb_generation *rlb_generation_start(struct rlb_config *cfg, struct rlb_g
 		rlb_config_free(cfg);
 		free(cfg);
 		free(g);
-		rlb_log("out of memory");
+		rlb_error("out of memory");
 		return NULL;
 	}
 	g->cfg = cfg;
@@ -245,7 +245,7 @@ struct rlb_generation *rlb_generation_start(struct rlb_config *cfg, struct rlb_g
 		g->workers[i].wake_fd = -1;
 	g->ctl.loop.wake_fd = -1;
 	if ((rc = take_slots(g)) < 0) {
-		rlb_log("no worker slot left: the generations still draining hold them (wait for them to end)");
+		rlb_error("no worker slot left: the generations still draining hold them (wait for them to end)");
 		g->cfg->workers = 0; /* none taken, none to release */
 		goto fail;
 	}
@@ -274,7 +274,7 @@ struct rlb_generation *rlb_generation_start(struct rlb_config *cfg, struct rlb_g
 		goto fail;
 	for (int i = 0; i < cfg->workers; i++, g->started++)
 		if ((rc = start_worker(g, i, &d)) < 0) {
-			rlb_log("worker %d failed to start: %s", g->workers[i].id, strerror(-rc));
+			rlb_error("worker %d failed to start: %s", g->workers[i].id, strerror(-rc));
 			goto fail;
 		}
 	free(d.listen);
@@ -282,7 +282,7 @@ struct rlb_generation *rlb_generation_start(struct rlb_config *cfg, struct rlb_g
 	return g;
 fail:
 	if (rc == -ENOMEM)
-		rlb_log("out of memory");
+		rlb_error("out of memory");
 	rlb_generation_stop(g, 1);
 	free_workers(g);
 	if (prev_stopped)

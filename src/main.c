@@ -101,13 +101,13 @@ static void raise_fd_limit(const struct rlb_config *cfg)
 			"and a server connection each)", (unsigned long long)r.rlim_cur, cfg->max_connections,
 			(unsigned long long)need);
 	if (r.rlim_cur < least)
-		rlb_log("warning: the hard limit on file descriptors (%llu) is below the %llu that max_connections = %u "
+		rlb_warn("the hard limit on file descriptors (%llu) is below the %llu that max_connections = %u "
 			"needs: raise it (LimitNOFILE= in a systemd unit, ulimit -Hn), or lower max_connections",
 			(unsigned long long)r.rlim_max, (unsigned long long)least, cfg->max_connections);
 }
 
-/* Setups that load but can never serve as meant: said by -t and at start.
- * Returns how many it said. */
+/* Setups that load but can never serve as meant: warnings, said by -t and
+ * at start. Returns how many it said. */
 static int warn_never_serving(const struct rlb_config *cfg, void (*say)(const char *fmt, ...))
 {
 	int n = 0;
@@ -120,12 +120,12 @@ static int warn_never_serving(const struct rlb_config *cfg, void (*say)(const ch
 		for (size_t i = 0; i < be->num_servers; i++)
 			serving += be->servers[i].weight_config > 0 && !be->servers[i].disabled_config;
 		if (serving == 0) {
-			say("warning: backend %s: every server has weight 0 or is disabled: each request gets a 503 "
+			say("backend %s: every server has weight 0 or is disabled: each request gets a 503 "
 			    "until the admin API enables one", be->name);
 			n++;
 		}
 		if (m != NULL && strtoull(m, NULL, 10) < be->num_servers) {
-			say("warning: backend %s: maglev_table_size = %s is below its %zu servers: some can never be "
+			say("backend %s: maglev_table_size = %s is below its %zu servers: some can never be "
 			    "picked (use a prime above 100 x servers, or leave the default)", be->name, m, be->num_servers);
 			n++;
 		}
@@ -133,10 +133,11 @@ static int warn_never_serving(const struct rlb_config *cfg, void (*say)(const ch
 	return n;
 }
 
-__attribute__((format(printf, 1, 2))) static void say_stdout(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void warn_stdout(const char *fmt, ...)
 {
 	va_list ap;
 
+	fputs("warning: ", stdout);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -192,18 +193,19 @@ static struct rlb_generation *reload(const char *path, struct rlb_generation *cu
 	rlb_log("SIGHUP: reloading %s", path);
 	cfg = malloc(sizeof(*cfg));
 	if (cfg == NULL || rlb_config_load(path, cfg, err, sizeof(err)) < 0) {
-		rlb_log("reload failed: %s; still running on the previous configuration",
+		rlb_warn("reload failed: %s; still running on the previous configuration",
 			cfg == NULL ? "out of memory" : err);
 		free(cfg);
 		return cur;
 	}
 	raise_fd_limit(cfg);
-	warn_never_serving(cfg, rlb_log);
+	warn_never_serving(cfg, rlb_warn);
 	g = rlb_generation_start(cfg, cur, pool);
 	if (g == NULL) {
-		rlb_log("reload failed (above); still running on the previous configuration");
+		rlb_warn("reload failed (above); still running on the previous configuration");
 		return cur;
 	}
+	rlb_log_set_level(g->cfg->log_level);
 	log_changes(cur->cfg, g->cfg);
 	rlb_generation_stop(cur, 1);
 	rlb_listen_pool_close_unmarked(pool, g->number); /* addresses the new configuration dropped */
@@ -262,8 +264,9 @@ static int run(const char *path, struct rlb_config *cfg)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	rlb_log_set_level(cfg->log_level);
 	raise_fd_limit(cfg);
-	warn_never_serving(cfg, rlb_log);
+	warn_never_serving(cfg, rlb_warn);
 	cur = rlb_generation_start(cfg, NULL, &pool);
 	if (cur == NULL) {
 		rlb_listen_pool_free(&pool);
@@ -331,7 +334,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		int warnings = warn_never_serving(cfg, say_stdout);
+		int warnings = warn_never_serving(cfg, warn_stdout);
 
 		if (warnings)
 			printf("%s: configuration OK, with %d warning(s)\n", path, warnings);

@@ -50,6 +50,7 @@ struct rlb_config {
 	int metrics;                 /* count and time requests (default on; off only to measure the cost) */
 	char access_log[256];        /* "": none; "-": standard output */
 	int access_log_json;         /* one JSON object per line instead of text */
+	int log_level;               /* enum rlb_log_level (src/core/loop.h): the lines kept */
 	atomic_uint generation;      /* shared: bumped after any server changed (ringlb/server.h) */
 };
 

@@ -39,7 +39,10 @@ static int store(struct ctl_server *cs, enum rlb_server_state st, uint32_t weigh
 
 static void log_change(struct ctl_backend *cb, struct ctl_server *cs, enum rlb_server_state st)
 {
-	rlb_log("backend %s server %s: %s -> %s (%s)", cb->be->name, cs->srv->name,
+	/* Out is a warning (something is wrong there); back, or the operator's doing, is news. */
+	void (*say)(const char *, ...) = st == RLB_SERVER_DOWN || st == RLB_SERVER_EJECTED ? rlb_warn : rlb_log;
+
+	say("backend %s server %s: %s -> %s (%s)", cb->be->name, cs->srv->name,
 		rlb_server_state_name(cs->shown), rlb_server_state_name(st),
 		cs->reason[0] ? cs->reason : "ejection over");
 	if (cs->shown == RLB_SERVER_EJECTED) /* back from an ejection: a fresh count */
@@ -64,7 +67,7 @@ void rlb_control_publish(struct rlb_control *ctl, struct ctl_backend *cb, uint64
 			primary_up = 1;
 	}
 	if (cb->has_backup && primary_up != cb->primary_up)
-		rlb_log("backend %s: %s", be->name,
+		(primary_up ? rlb_log : rlb_warn)("backend %s: %s", be->name,
 			primary_up ? "a server is up again: backup servers stand by"
 				   : "no server up: backup servers take the traffic");
 	cb->primary_up = (uint8_t)primary_up;
@@ -124,7 +127,7 @@ static void eject_failing(struct ctl_backend *cb, uint64_t now_ms)
 			continue;
 		if (in_pool(cs) && (out + 1) * 100 > (size_t)be->max_ejected_pct * pool) {
 			if (!cs->cap_logged)
-				rlb_log("backend %s server %s: %u failures in a row, not ejected: max_ejected = %u%% "
+				rlb_warn("backend %s server %s: %u failures in a row, not ejected: max_ejected = %u%% "
 					"of the servers are out already", be->name, srv->name, n, be->max_ejected_pct);
 			cs->cap_logged = 1;
 			continue;
@@ -163,6 +166,7 @@ void rlb_control_check_result(struct rlb_control *ctl, struct ctl_backend *cb, s
 			      const char *why)
 {
 	snprintf(cs->last_check, sizeof(cs->last_check), "%s: %s", pass ? "pass" : "fail", why);
+	rlb_debug("backend %s server %s: health check %s", cb->be->name, cs->srv->name, cs->last_check);
 	if (pass)
 		cs->checks_passed++;
 	else

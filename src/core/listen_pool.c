@@ -92,12 +92,12 @@ int rlb_listen_pool_take(struct rlb_listen_pool *p, const struct sockaddr *addr,
 		if (fd < 0 || pool_add(p, addr, len, fd) < 0) {
 			if (fd >= 0)
 				close(fd);
-			rlb_log("listen on %s: %s", text, strerror(fd < 0 ? -fd : ENOMEM));
+			rlb_error("listen on %s: %s", text, strerror(fd < 0 ? -fd : ENOMEM));
 			return fd < 0 ? fd : -ENOMEM;
 		}
 	}
 	if (shared)
-		rlb_log("listen on %s: the port is already bound by another socket (another ringlb?); "
+		rlb_warn("listen on %s: the port is already bound by another socket (another ringlb?); "
 			"the kernel will share its connections with it", text);
 	for (size_t i = 0; i < p->n; i++)
 		if (same_addr(&p->s[i], addr, len)) {

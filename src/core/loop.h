@@ -299,7 +299,18 @@ void rlb_conn_close(struct conn *c);
 void rlb_conn_abort(struct conn *c);
 void rlb_conn_release(struct conn *c);
 
-/* log.c */
+/* log.c: one line per event on stderr. Levels as syslog's, least to most
+ * said; log_level (config) keeps the lines up to its level. Any thread. */
+enum rlb_log_level { RLB_LOG_ERROR = 0, RLB_LOG_WARNING, RLB_LOG_INFO, RLB_LOG_DEBUG };
+/** ringlb cannot do what it should (a socket, a ring, memory). */
+void rlb_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Something is wrong outside ringlb, or will be: a server failing, a setup that cannot serve. */
+void rlb_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** What happens: starts, reloads, state changes, a client's bad request. */
 void rlb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rlb_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rlb_log_set_level(enum rlb_log_level level);
+/** The level named (error, warning, info, debug), or -1. */
+int rlb_log_level_parse(const char *name);
 
 #endif

@@ -128,12 +128,12 @@ static void on_accept(struct listener *l, int res, unsigned flags)
 		/* Out of descriptors: back off to the next tick instead of spinning,
 		 * and say so once per episode, not once per tick. */
 		if (!l->starved_logged)
-			rlb_log("accept on %s: %s; retrying every %d ms", l->at.text, strerror(-res),
+			rlb_warn("accept on %s: %s; retrying every %d ms", l->at.text, strerror(-res),
 				RLB_TICK_MS);
 		l->starved_logged = 1;
 		l->paused = 1;
 	} else if (res != -ECANCELED) {
-		rlb_log("accept on %s: %s", l->at.text, strerror(-res));
+		rlb_error("accept on %s: %s", l->at.text, strerror(-res));
 	}
 	/* A multishot accept may end at any time; post a new one unless paused. */
 	if (!l->armed && !l->paused && !w->stopping)
@@ -342,7 +342,7 @@ static int turn(struct worker *w)
 	if (w->qsbr_reader)
 		rlb_qsbr_online(&w->qsbr);
 	if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-		rlb_log("%s: io_uring_submit_and_wait: %s", w->name, strerror(-rc));
+		rlb_error("%s: io_uring_submit_and_wait: %s", w->name, strerror(-rc));
 		return rc;
 	}
 	update_clock(w);
@@ -384,7 +384,7 @@ static void close_all(struct worker *w)
 			break;
 	io_uring_submit(&w->ring); /* the final closes */
 	if (w->nconns > 0)
-		rlb_log("%s: %u connection(s) still busy at exit", w->name, w->nconns);
+		rlb_warn("%s: %u connection(s) still busy at exit", w->name, w->nconns);
 }
 
 /* The thread's life; whatever way it ends, worker_main marks it exited. */
@@ -393,16 +393,16 @@ static void run_worker(struct worker *w)
 	int rc = setup_ring(w);
 
 	if (rc < 0) {
-		rlb_log("%s: io_uring setup failed: %s", w->name, strerror(-rc));
+		rlb_error("%s: io_uring setup failed: %s", w->name, strerror(-rc));
 		return;
 	}
 	rc = setup_buffers(w);
 	if (rc < 0) {
-		rlb_log("%s: provided buffer ring: %s", w->name, strerror(-rc));
+		rlb_error("%s: provided buffer ring: %s", w->name, strerror(-rc));
 		return;
 	}
 	if (w->qsbr_reader && rlb_qsbr_register(&w->qsbr) < 0) {
-		rlb_log("%s: too many reader threads", w->name);
+		rlb_error("%s: too many reader threads", w->name);
 		return;
 	}
 	update_clock(w);
@@ -471,7 +471,7 @@ void rlb_worker_stop(struct worker *w, int hand_over)
 
 	atomic_store_explicit(&w->handing_over, hand_over, memory_order_release);
 	if (write(w->wake_fd, &one, sizeof(one)) < 0)
-		rlb_log("%s: wake: %s", w->name, strerror(errno));
+		rlb_error("%s: wake: %s", w->name, strerror(errno));
 }
 
 int rlb_worker_exited(struct worker *w)

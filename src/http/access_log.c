@@ -54,7 +54,7 @@ static void written(struct rlb_callback *cb, int res)
 		return;
 	}
 	if (res < 0)
-		rlb_log("%s: access log: %s", al->w->name, strerror(-res));
+		rlb_error("%s: access log: %s", al->w->name, strerror(-res));
 	al->len[out] = al->sent = 0;
 	al->busy = 0;
 	al->w->nwrites--;
@@ -75,7 +75,7 @@ int rlb_access_log_open(struct worker *w)
 						   : open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (al->fd < 0) {
 		rc = -errno;
-		rlb_log("access_log %s: %s", cfg->access_log, strerror(errno));
+		rlb_error("access_log %s: %s", cfg->access_log, strerror(errno));
 		goto fail;
 	}
 	al->w = w;
@@ -122,7 +122,7 @@ void rlb_access_log_close(struct worker *w)
 				al->dropped += al->buf[al->filling][i] == '\n';
 	}
 	if (al->dropped)
-		rlb_log("%s: access log: %lu line(s) dropped in all (the file took them too slowly)", w->name,
+		rlb_warn("%s: access log: %lu line(s) dropped in all (the file took them too slowly)", w->name,
 			(unsigned long)al->dropped);
 	close(al->fd);
 	free(al->buf[0]);
@@ -194,7 +194,7 @@ void rlb_access_log_line(struct session *s, const char *termination)
 			rlb_access_log_flush(s->c.w);
 		} else {
 			if (!al->drop_logged)
-				rlb_log("%s: access log: the file takes lines too slowly, dropping some", s->c.w->name);
+				rlb_warn("%s: access log: the file takes lines too slowly, dropping some", s->c.w->name);
 			al->drop_logged = 1;
 			al->dropped++;
 			return;

@@ -127,10 +127,14 @@ struct rlb_proxy_state {
 	struct rlb_http_msg msg;           /* scratch: the head being parsed right now */
 	const char *head_bytes;            /* ... and where its bytes are, once whole */
 	size_t head_len;
+	uint8_t at_max_connections;        /* an episode of accepting paused at max_clients is logged */
 };
 
 /* The hooks main() gives the workers: per-worker state and accepted sockets. */
 extern const struct rlb_worker_hooks rlb_proxy_hooks;
+/** A client connection was freed: ends a max_connections episode once the
+ * worker has room again (proxy_worker.c). */
+void rlb_proxy_client_left(struct worker *w);
 
 /* This worker's statistics slice of srv or fe; NULL in unit tests that
  * allocate none. */

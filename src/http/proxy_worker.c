@@ -117,13 +117,34 @@ static void fini(struct worker *w)
 }
 
 /* max_connections reached on this worker: counted per frontend (each time
- * accepting pauses, connections are held back, not refused). */
+ * accepting pauses, connections are held back, not refused), and said once
+ * per episode: clients hanging in the kernel's queue would otherwise be
+ * the only sign. */
 static void full(struct listener *l)
 {
-	struct rlb_frontend_stats *fst = frontend_stats(l->w, l->at.owner);
+	struct worker *w = l->w;
+	const struct rlb_frontend *fe = l->at.owner;
+	struct rlb_frontend_stats *fst = frontend_stats(w, fe);
 
 	if (fst != NULL)
 		rlb_counter_add(&fst->rejected[RLB_REJECT_MAXCONN], 1);
+	if (w->upper->at_max_connections)
+		return;
+	w->upper->at_max_connections = 1;
+	rlb_warn("frontend %s: max_connections = %u reached (%s holds its share, %u clients): new connections wait "
+		 "in the kernel's accept queue until clients leave; said once until it has room again", fe->name,
+		 w->cfg->max_connections, w->name, w->max_clients);
+}
+
+/* The episode ends at 90% of the share, not at the first client to leave,
+ * so a worker at the edge does not log every connection. */
+void rlb_proxy_client_left(struct worker *w)
+{
+	if (!w->upper->at_max_connections || w->nclients > w->max_clients - 1 - w->max_clients / 10)
+		return;
+	w->upper->at_max_connections = 0;
+	rlb_log("%s: below max_connections again (%u clients of its %u): accepting", w->name, w->nclients,
+		w->max_clients);
 }
 
 const struct rlb_worker_hooks rlb_proxy_hooks = {

@@ -217,7 +217,7 @@ static int refuse_request(struct session *s, int status, const char *why)
 	if (fst != NULL)
 		rlb_counter_add(&fst->rejected[status == 400 ? RLB_REJECT_400 : status == 431 ? RLB_REJECT_431
 											    : RLB_REJECT_OTHER], 1);
-	rlb_log("client %s: %s, answering %d", s->peer_ip, why, status);
+	rlb_log("frontend %s client %s: %s, answering %d", s->fe->name, s->peer_ip, why, status);
 	rlb_conn_head_consumed(&s->c);
 	reply_error(s, status);
 	return 1;
@@ -312,7 +312,7 @@ static int forward_request(struct session *s)
 	if (sent && (st = server_stats(s->c.w, u->srv)) != NULL)
 		rlb_counter_add(&st->bytes_out, sent);
 	if (err) {
-		rlb_log("client %s: %s, answering 400", s->peer_ip,
+		rlb_log("frontend %s client %s: %s, answering 400", s->fe->name, s->peer_ip,
 			err == -EBADMSG ? "bad chunked request body" : strerror(-err));
 		reply_error(s, 400);
 		return 1;
@@ -385,7 +385,7 @@ static void count_answer(struct session *s)
 /* The server's response head is bad, or it closed before one came. */
 static int bad_response(struct session *s, const char *why)
 {
-	rlb_log("server %s: %s, answering 502", s->up->srv->name, why);
+	rlb_warn("backend %s server %s: %s, answering 502", s->up->srv->backend->name, s->up->srv->name, why);
 	rlb_conn_head_consumed(&s->up->c);
 	rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
 	return 1;
@@ -479,7 +479,8 @@ static int forward_response(struct session *s)
 		 * and answer 502, as for a bad head. */
 		s->c.msg.msg_iovlen = 0;
 		s->c.out.len = 0;
-		rlb_log("server %s: bad chunked response body, answering 502", u->srv->name);
+		rlb_warn("backend %s server %s: bad chunked response body, answering 502", u->srv->backend->name,
+			 u->srv->name);
 		rlb_session_upstream_failed(s, RLB_OUTCOME_BAD_RESPONSE);
 		return 1;
 	}
@@ -487,7 +488,7 @@ static int forward_response(struct session *s)
 		count_answer(s);
 	s->resp_head_sent = 1;
 	if (err) {
-		rlb_log("server %s: bad chunked response body", u->srv->name);
+		rlb_warn("backend %s server %s: bad chunked response body", u->srv->backend->name, u->srv->name);
 		rlb_session_close(s);
 		return 1;
 	}
@@ -498,8 +499,8 @@ static int forward_response(struct session *s)
 		return 1;
 	}
 	if (u != NULL && u->c.eof && !s->resp_body.done) {
-		rlb_log("server %s: %s in the middle of a response", u->srv->name,
-			u->c.recv_failed ? "reset" : "closed");
+		rlb_warn("backend %s server %s: %s in the middle of a response", u->srv->backend->name, u->srv->name,
+			 u->c.recv_failed ? "reset" : "closed");
 		/* Its end is our close: a FIN would complete it. */
 		s->reset_on_close = s->resp_body.kind == RLB_BODY_EOF;
 		rlb_session_close(s);
@@ -689,7 +690,7 @@ static void on_timeout(struct conn *c)
 		rlb_session_close(s); /* idle keep-alive or tunnel ended */
 		return;
 	}
-	rlb_log("client %s: timeout_client expired, answering 408", s->peer_ip);
+	rlb_log("frontend %s client %s: timeout_client expired, answering 408", s->fe->name, s->peer_ip);
 	if (s->c.w->upper->access_log != NULL && s->t_request_us == 0)
 		log_begin(s, NULL); /* a head that never came whole: its line says 408 */
 	reply_error(s, 408);
@@ -755,6 +756,7 @@ static void session_free(struct session *s)
 	rlb_buf_free(&s->resp_out);
 	free(s->avoid);
 	free(s);
+	rlb_proxy_client_left(w);
 	rlb_worker_client_gone(w);
 }
 

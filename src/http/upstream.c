@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -158,7 +159,7 @@ static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
 	int fd = rlb_conn_socket(srv->addr.ss_family);
 
 	if (fd < 0) {
-		rlb_log("server %s: socket: %s", srv->name, strerror(-fd));
+		rlb_error("backend %s server %s: socket: %s", srv->backend->name, srv->name, strerror(-fd));
 		return NULL;
 	}
 	u = calloc(1, sizeof(*u));
@@ -222,7 +223,56 @@ static int may_retry(struct session *s, struct rlb_server *failed, uint32_t why)
 		return 0;
 	if ((st = server_stats(s->c.w, failed)) != NULL)
 		rlb_counter_add(&st->retries, 1);
+	rlb_debug("backend %s server %s: %s; retrying the request elsewhere (retry %d of %d)", be->name, failed->name,
+		  why == RLB_RETRY_CONNECT ? "connect failed" : why == RLB_RETRY_RESET ? "reset before its answer"
+		  : why == RLB_RETRY_504 ? "timed out" : "answered 502/503", s->tries + 1, be->retries);
 	return 1;
+}
+
+/* Why no server may take s's request, by cause: "2 down, 1 ejected, 1
+ * tried for this request". */
+static void unavailable_reason(const struct session *s, char *out, size_t n)
+{
+	static const char *const causes[] = { "up but not picked", "down", "drained", "disabled", "ejected",
+					      "with weight 0", "tried for this request" };
+	const struct rlb_backend *be = s->fe->backend;
+	size_t count[7] = { 0 }, len = 0;
+
+	for (size_t i = 0; i < be->num_servers; i++) {
+		const struct rlb_server *srv = &be->servers[i];
+		int st = atomic_load_explicit(&srv->state, memory_order_relaxed);
+
+		if (rlb_avoid_has(s->avoid, srv->index))
+			count[6]++;
+		else if (st == RLB_SERVER_UP && rlb_server_weight(srv) == 0)
+			count[5]++; /* a backup standing by, or weight 0 by the operator */
+		else if (st >= 0 && st <= RLB_SERVER_EJECTED)
+			count[st]++;
+	}
+	out[0] = '\0';
+	for (int k = 1; k < 8; k++) {
+		int c = k % 7; /* "up but not picked" last: it should not happen */
+
+		if (count[c] && len < n)
+			len += (size_t)snprintf(out + len, n - len, "%s%zu %s", len ? ", " : "", count[c], causes[c]);
+	}
+}
+
+/* No server is left for s: 503, and one line per episode, on whichever
+ * worker meets it first; the episode ends when a server answers
+ * (note_outcome) or comes up (the control thread's publish). */
+static void answer_503(struct session *s, const char *after)
+{
+	struct rlb_backend *be = s->fe->backend;
+
+	if (!atomic_exchange_explicit(&be->unavailable_logged, 1, memory_order_relaxed)) {
+		char why[160];
+
+		unavailable_reason(s, why, sizeof(why));
+		rlb_warn("backend %s: answering 503: no server available (%s)%s; said once until a server answers "
+			 "or comes up", be->name, why, after);
+	}
+	rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
 }
 
 /* Picks a server not tried yet and attaches a connection to it; answers 503
@@ -245,12 +295,7 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 			return;
 		}
 		if (srv == NULL) {
-			/* Once per episode, on whichever worker meets it first; it
-			 * ends when a server answers (note_outcome) or comes up. */
-			if (!atomic_exchange_explicit(&s->fe->backend->unavailable_logged, 1, memory_order_relaxed))
-				rlb_log("backend %s: no server available (down, drained, disabled, ejected or failed); "
-					"answering 503 until one is back", s->fe->backend->name);
-			rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
+			answer_503(s, "");
 			return;
 		}
 		rlb_avoid_add(s->avoid, srv->index);
@@ -305,12 +350,15 @@ static void connect_failed(struct session *s, const char *why)
 {
 	struct upstream *u = s->up;
 
-	rlb_log("backend %s server %s: connect failed: %s", u->srv->backend->name, u->srv->name, why);
+	rlb_warn("backend %s server %s: connect failed: %s", u->srv->backend->name, u->srv->name, why);
 	rlb_upstream_end_try(s, RLB_OUTCOME_CONNECT_FAIL);
 	rlb_conn_close(&u->c);
 	detach(s);
 	if (!may_retry(s, u->srv, RLB_RETRY_CONNECT)) {
-		rlb_session_upstream_failed(s, RLB_OUTCOME_CONNECT_FAIL);
+		char after[48];
+
+		snprintf(after, sizeof(after), " after %d connect tr%s", s->tries + 1, s->tries ? "ies" : "y");
+		answer_503(s, after);
 	} else {
 		s->tries++;
 		try_next(s, head_again(s));
@@ -355,7 +403,8 @@ static void on_timeout(struct conn *c)
 		connect_failed(s, "timeout_connect expired");
 		return;
 	}
-	rlb_log("server %s: timeout_server expired", u->srv->name);
+	rlb_warn("backend %s server %s: timeout_server (%u ms) expired, answering 504", u->srv->backend->name,
+		 u->srv->name, u->srv->backend->timeout_server_ms);
 	rlb_session_upstream_failed(s, RLB_OUTCOME_TIMEOUT);
 	rlb_session_pump(s);
 }

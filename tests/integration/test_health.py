@@ -158,6 +158,7 @@ def test_all_servers_down_answers_503_at_once_with_retry_after_and_logs_once():
             assert status == 503 and h["retry-after"] == "1"
         assert time.monotonic() - t0 < 1.0  # at once, never a hang
         assert lb.output().count("no server available") == 1  # one line per episode
+        assert "warning: backend app: answering 503: no server available (2 down)" in lb.output()  # and why
     finally:
         lb.close()
         be.stop()
@@ -425,6 +426,7 @@ def test_no_server_available_is_logged_once_per_episode():
         be.servers[0].kill()
         assert get(lb.port)[0] == 503 and get(lb.port)[0] == 503
         assert lb.output().count("no server available") == 1
+        assert "answering 503: no server available (1 tried for this request)" in lb.output(), lb.output()
         be.servers[0] = srv = __import__("backend").serve("s1", port)
         __import__("threading").Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         wait_for(lambda: get(lb.port)[0] == 200, what="s1 back")

@@ -22,6 +22,7 @@ BAD_CONFIGS = [
     ("[backend b]\ntimeout_server = 0s\n", 2, "timeout_server: 0 is not 'no timeout' here"),
     ("[backend b]\ntimeout_connect = 50ms\n", 2, "timeout_connect: expected a duration of at least 100ms"),
     ("[frontend a]\ntimeout_tunnel = 0\n", 2, "timeout_tunnel: 0 is not"),
+    ("[global]\nlog_level = loud\n", 2, "log_level: expected error, warning, info or debug, got 'loud'"),
 ]
 
 

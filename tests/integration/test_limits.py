@@ -73,9 +73,14 @@ def test_max_connections_holds_new_clients_until_one_leaves():
             raise AssertionError("a 4th connection was served past max_connections = 3")
         except socket.timeout:
             pass
+        # Said (the clients waiting are the only other sign), and its end.
+        # (Once per episode; with 3 the episode ends at the first client to
+        # leave, so the probe's close may end one before this.)
+        assert "warning: frontend main: max_connections = 3 reached" in lb.output(), lb.output()
         first[0].close()
         waiting.sock.settimeout(5)
         assert waiting.response()[0] == 200
+        wait_for(lambda: "worker 0: below max_connections again" in lb.output(), what="the episode's end")
     finally:
         lb.close()
         be.stop()
