@@ -4,7 +4,7 @@
 #   --bench adds wrk, haproxy, nginx; --browser adds Chromium (the dashboard's test)
 set -euo pipefail
 
-pkgs=(gcc make liburing-dev libssl-dev libinih-dev libcmocka-dev python3 iproute2)
+pkgs=(gcc make liburing-dev libssl-dev libinih-dev libcmocka-dev libc-ares-dev python3 iproute2)
 for arg in "$@"; do
   case "$arg" in
     --bench) pkgs+=(wrk haproxy nginx-light) ;;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "control/resolver.h"
 #include "core/loop.h" /* the log levels */
 
 #include "ringlb/balancer.h"
@@ -35,6 +36,11 @@ struct loader {
 	/* Keys of the current section so far, for "set twice". */
 	struct { char key[RLB_NAME_MAX]; int line; } seen[64];
 	int nseen;
+	/* Addresses given by name, resolved once the whole file is read (the
+	 * resolvers key may come last): a server (backend b, server i) or a
+	 * frontend's listen (b = -1, frontend i). */
+	struct { int b; size_t i; int line; } *names;
+	size_t nnames;
 };
 
 static void error_at(struct loader *ld, const char *fmt, ...)
@@ -249,6 +255,70 @@ static void set_admin(struct loader *ld, const char *value)
 	cfg->admin_line = ld->line;
 }
 
+/* "IP:PORT[,IP:PORT...]": the DNS servers names are asked of (resolver.h). */
+static void set_resolvers(struct loader *ld, const char *value)
+{
+	struct rlb_config *cfg = ld->cfg;
+	char buf[sizeof(cfg->resolvers)], *save = NULL, *one;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (strlen(value) >= sizeof(buf)) {
+		error_at(ld, "resolvers: too long (at most %zu characters)", sizeof(buf) - 1);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (one = strtok_r(buf, ", \t", &save); one != NULL; one = strtok_r(NULL, ", \t", &save))
+		if (rlb_parse_addr(one, &ss, &len) < 0) {
+			error_at(ld, "resolvers: invalid address '%s' (expected IP:PORT, comma-separated)", one);
+			return;
+		}
+	snprintf(cfg->resolvers, sizeof(cfg->resolvers), "%s", value);
+}
+
+/* A name (HOST:PORT, HOST not an IP): RFC 1123 letters, digits, '-', '.'
+ * ('_' too, as in SRV-style names), not all digits and dots (that is a bad
+ * IPv4 address, "300.0.0.1"). Writes the host and the port. */
+static int split_name(const char *text, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon = strrchr(text, ':');
+	unsigned long p;
+	size_t n;
+
+	if (colon == NULL || colon == text || (n = (size_t)(colon - text)) >= hostlen ||
+	    parse_uint(colon + 1, 1, 65535, &p) < 0 || strspn(text, "abcdefghijklmnopqrstuvwxyz"
+							  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") != n ||
+	    strspn(text, "0123456789.") == n)
+		return -EINVAL;
+	memcpy(host, text, n);
+	host[n] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* An address: IP:PORT now, or HOST:PORT noted to resolve at the end (b, i
+ * as in struct loader's names). 0, or -EINVAL when it is neither. */
+static int parse_or_note(struct loader *ld, const char *text, struct sockaddr_storage *ss, socklen_t *len, int b,
+			 size_t i)
+{
+	char host[128];
+	uint16_t port;
+	void *slot;
+
+	if (rlb_parse_addr(text, ss, len) == 0)
+		return 0;
+	if (split_name(text, host, sizeof(host), &port) < 0)
+		return -EINVAL;
+	*len = 0; /* resolved in resolve_names() */
+	slot = grow((void **)&ld->names, &ld->nnames, sizeof(*ld->names));
+	if (slot == NULL)
+		return -ENOMEM;
+	ld->names[ld->nnames - 1].b = b;
+	ld->names[ld->nnames - 1].i = i;
+	ld->names[ld->nnames - 1].line = ld->line;
+	return 0;
+}
+
 static int global_key(struct loader *ld, const char *key, const char *value)
 {
 	struct rlb_config *cfg = ld->cfg;
@@ -270,6 +340,8 @@ static int global_key(struct loader *ld, const char *key, const char *value)
 		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
 			error_at(ld, "metrics: expected on or off, got '%s'", value);
 		cfg->metrics = strcmp(value, "on") == 0;
+	} else if (strcmp(key, "resolvers") == 0) {
+		set_resolvers(ld, value);
 	} else if (strcmp(key, "log_level") == 0) {
 		if ((cfg->log_level = rlb_log_level_parse(value)) < 0)
 			error_at(ld, "log_level: expected error, warning, info or debug, got '%s'", value);
@@ -297,8 +369,8 @@ static int frontend_key(struct loader *ld, const char *key, const char *value)
 	struct rlb_frontend *fe = &ld->cfg->frontends[ld->cfg->num_frontends - 1];
 
 	if (strcmp(key, "listen") == 0) {
-		if (rlb_parse_addr(value, &fe->listen, &fe->listen_len) < 0)
-			error_at(ld, "listen: invalid address '%s' (expected IP:PORT)", value);
+		if (parse_or_note(ld, value, &fe->listen, &fe->listen_len, -1, ld->cfg->num_frontends - 1) < 0)
+			error_at(ld, "listen: invalid address '%s' (expected IP:PORT or HOST:PORT)", value);
 		snprintf(fe->listen_text, sizeof(fe->listen_text), "%s", value);
 		snprintf(fe->listen_port, sizeof(fe->listen_port), "%s", strrchr(value, ':') ? strrchr(value, ':') + 1 : "");
 		fe->listen_line = ld->line;
@@ -393,12 +465,37 @@ static void check_params(struct loader *ld, struct rlb_backend *be)
 	}
 }
 
-/* "server = NAME ADDR [weight=N]" */
+/* A server option every server line takes: weight=N, backup, disabled.
+ * Returns 1 if opt was one. */
+static int server_option(struct loader *ld, struct rlb_server *srv, const char *opt)
+{
+	if (strncmp(opt, "weight=", 7) == 0)
+		set_uint(ld, "server weight", opt + 7, 0, 256, &srv->weight_config);
+	else if (strcmp(opt, "backup") == 0)
+		srv->backup = 1;
+	else if (strcmp(opt, "disabled") == 0)
+		srv->disabled_config = 1;
+	else
+		return 0;
+	return 1;
+}
+
+static int name_taken(struct loader *ld, struct rlb_backend *be, const char *key, const char *name)
+{
+	for (size_t i = 0; i < be->num_servers; i++)
+		if (strcmp(be->servers[i].name, name) == 0) {
+			error_at(ld, "%s: duplicate server name '%s' in [backend %s]", key, name, be->name);
+			return 1;
+		}
+	return 0;
+}
+
+/* "server = NAME ADDR [weight=N] [backup] [disabled]"; ADDR is IP:PORT, or
+ * HOST:PORT resolved at load (its first address). */
 static int add_server(struct loader *ld, struct rlb_backend *be, const char *value)
 {
 	char buf[256], *save = NULL, *name, *addr, *opt;
 	struct rlb_server *srv;
-	size_t i;
 
 	snprintf(buf, sizeof(buf), "%s", value);
 	name = strtok_r(buf, " \t", &save);
@@ -407,29 +504,75 @@ static int add_server(struct loader *ld, struct rlb_backend *be, const char *val
 		error_at(ld, "server: expected 'NAME IP:PORT [weight=N]', got '%s'", value);
 		return 0;
 	}
-	for (i = 0; i < be->num_servers; i++)
-		if (strcmp(be->servers[i].name, name) == 0) {
-			error_at(ld, "server: duplicate server name '%s' in [backend %s]", name, be->name);
-			return 0;
-		}
+	if (name_taken(ld, be, "server", name))
+		return 0;
 	srv = grow((void **)&be->servers, &be->num_servers, sizeof(*srv));
 	if (srv == NULL)
 		return -ENOMEM;
 	srv->weight_config = 1;
 	if (copy_name(srv->name, name) < 0)
 		error_at(ld, "server: invalid name '%s'", name);
-	if (rlb_parse_addr(addr, &srv->addr, &srv->addr_len) < 0)
-		error_at(ld, "server: invalid address '%s' (expected IP:PORT)", addr);
+	if (parse_or_note(ld, addr, &srv->addr, &srv->addr_len, (int)(be - ld->cfg->backends),
+			  be->num_servers - 1) < 0)
+		error_at(ld, "server: invalid address '%s' (expected IP:PORT or HOST:PORT)", addr);
 	snprintf(srv->addr_text, sizeof(srv->addr_text), "%s", addr);
-	while ((opt = strtok_r(NULL, " \t", &save)) != NULL) {
-		if (strncmp(opt, "weight=", 7) == 0)
-			set_uint(ld, "server weight", opt + 7, 0, 256, &srv->weight_config);
-		else if (strcmp(opt, "backup") == 0)
-			srv->backup = 1;
-		else if (strcmp(opt, "disabled") == 0)
-			srv->disabled_config = 1;
-		else
+	while ((opt = strtok_r(NULL, " \t", &save)) != NULL)
+		if (!server_option(ld, srv, opt))
 			error_at(ld, "server: unknown option '%s' (known: weight=N, backup, disabled)", opt);
+	return 0;
+}
+
+/* "servers = PREFIX HOST:PORT [resolve_every=D] [max=N] [weight=N] [backup]
+ * [disabled]": max slots PREFIX1..PREFIXmax (struct rlb_server_group). */
+static int add_group(struct loader *ld, struct rlb_backend *be, const char *value)
+{
+	char buf[256], *save = NULL, *prefix, *addr, *opt;
+	struct rlb_server tmpl = { .weight_config = 1 };
+	struct rlb_server_group *g;
+	unsigned long max = 16;
+	uint32_t every = 5000;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	prefix = strtok_r(buf, " \t", &save);
+	addr = strtok_r(NULL, " \t", &save);
+	if (prefix == NULL || addr == NULL) {
+		error_at(ld, "servers: expected 'PREFIX HOST:PORT [resolve_every=5s] [max=16]', got '%s'", value);
+		return 0;
+	}
+	g = grow((void **)&be->groups, &be->num_groups, sizeof(*g));
+	if (g == NULL)
+		return -ENOMEM;
+	g->line = ld->line;
+	if (strlen(prefix) + 5 > sizeof(g->prefix) || copy_name(g->prefix, prefix) < 0)
+		error_at(ld, "servers: invalid prefix '%s'", prefix);
+	if (split_name(addr, g->host, sizeof(g->host), &g->port) < 0)
+		error_at(ld, "servers: invalid address '%s' (expected HOST:PORT)", addr);
+	while ((opt = strtok_r(NULL, " \t", &save)) != NULL) {
+		if (strncmp(opt, "resolve_every=", 14) == 0) {
+			if (rlb_parse_duration_ms(opt + 14, &every) < 0 || every < 1000)
+				error_at(ld, "servers: resolve_every: expected a duration of at least 1s, got '%s'", opt + 14);
+		} else if (strncmp(opt, "max=", 4) == 0) {
+			if (parse_uint(opt + 4, 1, 1024, &max) < 0)
+				error_at(ld, "servers: max: expected 1..1024, got '%s'", opt + 4);
+		} else if (!server_option(ld, &tmpl, opt)) {
+			error_at(ld, "servers: unknown option '%s' (known: resolve_every=D, max=N, weight=N, backup, "
+				 "disabled)", opt);
+		}
+	}
+	g->resolve_every_ms = every;
+	g->max = (uint32_t)max;
+	g->first = (uint32_t)be->num_servers;
+	for (unsigned long k = 1; k <= max && !ld->failed; k++) {
+		struct rlb_server *srv;
+
+		if (snprintf(tmpl.name, sizeof(tmpl.name), "%s%lu", g->prefix, k) >= (int)sizeof(tmpl.name))
+			return 0; /* (the prefix is checked short enough above) */
+		if (name_taken(ld, be, "servers", tmpl.name))
+			return 0;
+		if ((srv = grow((void **)&be->servers, &be->num_servers, sizeof(*srv))) == NULL)
+			return -ENOMEM;
+		*srv = tmpl;
+		snprintf(srv->addr_text, sizeof(srv->addr_text), "none (%.50s)", g->host);
 	}
 	return 0;
 }
@@ -520,6 +663,8 @@ static int backend_key(struct loader *ld, const char *key, const char *value)
 
 	if (strcmp(key, "server") == 0)
 		return add_server(ld, be, value);
+	if (strcmp(key, "servers") == 0)
+		return add_group(ld, be, value);
 	if (strcmp(key, "balance") == 0)
 		return set_balance(ld, be, value);
 	if (strcmp(key, "timeout_connect") == 0) {
@@ -571,7 +716,7 @@ static int backend_key(struct loader *ld, const char *key, const char *value)
 }
 
 /* Whether key was set before in this section (an error naming both lines:
- * a value silently replaced is how a config lies). "server" repeats. */
+ * a value silently replaced is how a config lies). "server" and "servers" repeat. */
 static int set_twice(struct loader *ld, const char *section, const char *key)
 {
 	for (int i = 0; i < ld->nseen; i++)
@@ -599,7 +744,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
 		ld->nseen = 0;
 		rc = open_section(ld, section);
 	}
-	if (rc == 0 && !ld->failed && strcmp(key, "server") != 0 && set_twice(ld, section, key))
+	if (rc == 0 && !ld->failed && strcmp(key, "server") != 0 && strcmp(key, "servers") != 0 && set_twice(ld, section, key))
 		return 0;
 	if (rc == 0 && !ld->failed) {
 		switch (ld->kind) {
@@ -612,6 +757,23 @@ static int on_key(void *user, const char *section, const char *key, const char *
 	if (rc < 0)
 		error_at(ld, "%s", strerror(-rc));
 	return !ld->failed;
+}
+
+/* A section opens at its header, not at its first key (inih's handler
+ * sees only keys), so an empty section is checked too: an unknown one
+ * stops the start like any other, an empty [frontend x] lacks its listen.
+ * The name as inih reads it: from after '[' up to ']'. */
+static void begin_section(struct loader *ld, const char *line)
+{
+	const char *name = line + 1, *end = strchr(name, ']');
+
+	ld->section_line = ld->line;
+	if (end == NULL || (size_t)(end - name) >= sizeof(ld->section))
+		return; /* inih says what is wrong with it */
+	snprintf(ld->section, sizeof(ld->section), "%.*s", (int)(end - name), name);
+	ld->nseen = 0;
+	if (open_section(ld, ld->section) < 0)
+		error_at(ld, "out of memory");
 }
 
 /* Reads one line for inih and counts it, which gives the handler FILE:LINE
@@ -631,12 +793,12 @@ static char *read_line(char *str, int num, void *stream)
 	 * inih would read them as a continuation of the line above. */
 	if (s[0] == ' ' || s[0] == '\t')
 		memmove(s, s + strspn(s, " \t"), strlen(s + strspn(s, " \t")) + 1);
-	if (s[0] == '[')
-		ld->section_line = ld->line;
 	if (strchr(s, '\n') == NULL && !feof(ld->f)) {
 		error_at(ld, "line longer than %d characters", num - 2);
 		return NULL;
 	}
+	if (s[0] == '[')
+		begin_section(ld, s);
 	return s;
 }
 
@@ -714,12 +876,66 @@ static void set_unavailable(struct rlb_backend *be)
 		 ms ? (ms + 999) / 1000 : 1);
 }
 
+#define RESOLVE_TIMEOUT_MS 5000 /* a name at load: no answer in this long is an error */
+
+/* Names given for a server or a listen address: their first address (sorted,
+ * so the same answer gives the same one), or an error naming the line. A
+ * name may have several: `servers =` makes one server per address. */
+static void resolve_names(struct loader *ld)
+{
+	struct rlb_config *cfg = ld->cfg;
+
+	for (size_t k = 0; k < ld->nnames && !ld->failed; k++) {
+		int b = ld->names[k].b;
+		size_t i = ld->names[k].i, n = 0;
+		struct sockaddr_storage *ss = b < 0 ? &cfg->frontends[i].listen : &cfg->backends[b].servers[i].addr;
+		socklen_t *len = b < 0 ? &cfg->frontends[i].listen_len : &cfg->backends[b].servers[i].addr_len;
+		const char *text = b < 0 ? cfg->frontends[i].listen_text : cfg->backends[b].servers[i].addr_text;
+		char host[128], why[128];
+		uint16_t port;
+
+		ld->line = ld->names[k].line;
+		split_name(text, host, sizeof(host), &port);
+		if (rlb_resolve_blocking(host, port, cfg->resolvers, RESOLVE_TIMEOUT_MS, ss, 1, &n, why, sizeof(why)) < 0)
+			error_at(ld, "%s: cannot resolve '%s': %s", b < 0 ? "listen" : "server", host, why);
+		else if (n == 0)
+			error_at(ld, "%s: '%s' has no address", b < 0 ? "listen" : "server", host);
+		else
+			*len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	}
+}
+
+/* Each group's addresses now, for its slots at start. A name that does
+ * not resolve here is no error: its slots wait without an address, and
+ * the control thread asks again every resolve_every (HAProxy's init-addr
+ * none); said as a warning. */
+static int resolve_groups(struct loader *ld, struct rlb_backend *be)
+{
+	for (size_t k = 0; k < be->num_groups; k++) {
+		struct rlb_server_group *g = &be->groups[k];
+		char why[128];
+
+		for (uint32_t j = 0; j < g->max; j++)
+			be->servers[g->first + j].group = g;
+		if ((g->loaded = calloc(g->max, sizeof(*g->loaded))) == NULL)
+			return -ENOMEM;
+		if (rlb_resolve_blocking(g->host, g->port, ld->cfg->resolvers, RESOLVE_TIMEOUT_MS, g->loaded, g->max,
+					 &g->num_loaded, why, sizeof(why)) < 0)
+			rlb_warn("%s:%d: servers %s: cannot resolve '%s' now (%s): its servers wait without an address, "
+				 "asked again every %u ms", ld->path, g->line, g->prefix, g->host, why, g->resolve_every_ms);
+	}
+	return 0;
+}
+
 /* Checks what can only be checked once the whole file is read. */
 static void check_whole(struct loader *ld)
 {
 	struct rlb_config *cfg = ld->cfg;
 	size_t i, j;
 
+	resolve_names(ld);
+	if (ld->failed)
+		return;
 	if (cfg->num_frontends == 0) {
 		error_at(ld, "no [frontend NAME] section");
 		return;
@@ -758,6 +974,8 @@ static void check_whole(struct loader *ld)
 			be->servers[j].index = (uint32_t)j;
 			be->servers[j].backend = be;
 		}
+		if (resolve_groups(ld, be) < 0)
+			error_at(ld, "out of memory");
 		set_unavailable(be);
 	}
 }
@@ -814,6 +1032,7 @@ int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t 
 	if (!ld.failed)
 		check_whole(&ld);
 	fclose(ld.f);
+	free(ld.names);
 	if (ld.failed) {
 		rlb_config_free(cfg);
 		return -EINVAL;
@@ -826,6 +1045,9 @@ void rlb_config_free(struct rlb_config *cfg)
 	size_t i;
 
 	for (i = 0; i < cfg->num_backends; i++) {
+		for (size_t k = 0; k < cfg->backends[i].num_groups; k++)
+			free(cfg->backends[i].groups[k].loaded);
+		free(cfg->backends[i].groups);
 		free(cfg->backends[i].servers);
 		free(cfg->backends[i].params);
 	}

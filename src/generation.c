@@ -95,19 +95,26 @@ static int deal_sockets(struct rlb_generation *g, struct rlb_listen_pool *pool, 
 	return 0;
 }
 
+/* Every socket of the admin address: a reload may move the admin to an
+ * address a frontend had, with a socket per worker, all of which get
+ * connections. */
 static int take_admin(struct rlb_generation *g, struct rlb_listen_pool *pool)
 {
 	const struct rlb_config *cfg = g->cfg;
-	int fds[4], k;
+	const struct sockaddr *addr = (const struct sockaddr *)&cfg->admin;
+	size_t have;
+	int k;
 
-	g->admin_fd = -1;
 	if (cfg->admin_len == 0)
 		return 0;
-	k = rlb_listen_pool_take(pool, (const struct sockaddr *)&cfg->admin, cfg->admin_len, cfg->admin_text, 1,
-				 g->number, fds, 4);
+	have = rlb_listen_pool_count(pool, addr, cfg->admin_len);
+	if ((g->admin_fds = calloc(have ? have : 1, sizeof(int))) == NULL)
+		return -ENOMEM;
+	k = rlb_listen_pool_take(pool, addr, cfg->admin_len, cfg->admin_text, 1, g->number, g->admin_fds,
+				 have ? have : 1);
 	if (k < 0)
 		return k;
-	g->admin_fd = fds[0];
+	g->nadmin = (size_t)k;
 	return 0;
 }
 
@@ -196,7 +203,7 @@ static size_t count_servers(const struct rlb_config *cfg)
 
 static int start_control(struct rlb_generation *g)
 {
-	int rc = rlb_control_needed(g->cfg) ? rlb_control_start(&g->ctl, g->admin_fd) : 0;
+	int rc = rlb_control_needed(g->cfg) ? rlb_control_start(&g->ctl, g->admin_fds, g->nadmin) : 0;
 
 	if (rc < 0)
 		rlb_error("control thread failed to start: %s", strerror(-rc));
@@ -222,6 +229,7 @@ static void free_generation(struct rlb_generation *g)
 	free(g->cfg);
 	free(g->workers);
 	free(g->handed);
+	free(g->admin_fds);
 	free(g);
 }
 
@@ -230,6 +238,7 @@ struct rlb_generation *rlb_generation_start(struct rlb_config *cfg, struct rlb_g
 {
 	struct rlb_generation *g = calloc(1, sizeof(*g));
 	struct dealt d = { 0 };
+	size_t pool_had = pool->n;
 	int rc = -ENOMEM, prev_stopped = 0;
 
 	if (g == NULL || (g->workers = calloc((size_t)cfg->workers, sizeof(*g->workers))) == NULL) {
@@ -286,7 +295,8 @@ fail:
 	rlb_generation_stop(g, 1);
 	free_workers(g);
 	if (prev_stopped)
-		prev->control_started = rlb_control_restart(&prev->ctl, prev->admin_fd) == 0;
+		prev->control_started = rlb_control_restart(&prev->ctl, prev->admin_fds, prev->nadmin) == 0;
+	rlb_listen_pool_truncate(pool, pool_had);
 	if (prev != NULL) {
 		remark(prev, pool);
 		free(prev->handed);

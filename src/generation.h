@@ -20,7 +20,8 @@ struct rlb_generation {
 	struct rlb_config *cfg;      /* owned */
 	struct rlb_control ctl;
 	int control_started;
-	int admin_fd;                /* borrowed from the pool, -1: no admin listener */
+	int *admin_fds;              /* borrowed from the pool: all of the admin address's */
+	size_t nadmin;               /* 0: no admin listener */
 	struct worker *workers;      /* [cfg->workers] */
 	int started;                 /* of them */
 	uint64_t stopped_ms;         /* when a reload told it to drain, for the log */

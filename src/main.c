@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control/resolver.h"
 #include "generation.h"
 #include "git_describe.h" /* generated: RLB_GIT_DESCRIBE */
 #include "ringlb/version.h"
@@ -191,7 +192,6 @@ static struct rlb_generation *reload(const char *path, struct rlb_generation *cu
 	char err[512];
 
 	rlb_log("SIGHUP: reloading %s", path);
-	cfg = malloc(sizeof(*cfg));
 	if (cfg == NULL || rlb_config_load(path, cfg, err, sizeof(err)) < 0) {
 		rlb_warn("reload failed: %s; still running on the previous configuration",
 			cfg == NULL ? "out of memory" : err);
@@ -215,6 +215,19 @@ static struct rlb_generation *reload(const char *path, struct rlb_generation *cu
 	rlb_log("reload: generation %u running (%d worker(s)); generation %u drains (up to %u ms)", g->number,
 		g->cfg->workers, cur->number, cur->cfg->drain_timeout_ms);
 	return g;
+}
+
+/* The signals run() takes with sigwait: blocked in every thread, from the
+ * first instruction on, so none comes while the config loads (their
+ * default action ends the process: a `kill -HUP` then would be a crash). */
+static void handled_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
 }
 
 /* Frees the draining generations whose workers have all exited. */
@@ -256,14 +269,7 @@ static int run(const char *path, struct rlb_config *cfg)
 	sigset_t set;
 	int sig;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);  /* their default action ends the process: a */
-	sigaddset(&set, SIGUSR1); /* packaged `kill -HUP` reload would be a crash */
-	sigaddset(&set, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	handled_signals(&set); /* blocked since main() began */
 	rlb_log_set_level(cfg->log_level);
 	raise_fd_limit(cfg);
 	warn_never_serving(cfg, rlb_warn);
@@ -308,11 +314,16 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	char err[512];
 	int opt, check_only = 0;
+	sigset_t set;
 
 	/* The first time conversion reads /etc/localtime (glibc's tzset), which
 	 * would take a descriptor on a busy worker's first log line, when it
 	 * may be out of them: read it now. */
 	tzset();
+	if (rlb_resolver_library_init() < 0) {
+		fprintf(stderr, "ringlb: c-ares failed to initialise\n");
+		return 1;
+	}
 	while ((opt = getopt_long(argc, argv, "c:thvV", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
@@ -327,6 +338,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!check_only) { /* (-t stays interruptible while it resolves names) */
+		handled_signals(&set);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
+	signal(SIGPIPE, SIG_IGN);
 	cfg = malloc(sizeof(*cfg));
 	if (cfg == NULL || rlb_config_load(path, cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringlb: %s\n", cfg == NULL ? "out of memory" : err);

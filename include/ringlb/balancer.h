@@ -18,7 +18,7 @@
 #include "ringlb/server.h"
 
 /* Bumped whenever the layout of anything in this header changes. */
-#define RLB_BALANCER_ABI_VERSION 2 /* 2: runtime server state and weights (ringlb/server.h) */
+#define RLB_BALANCER_ABI_VERSION 3 /* 3: servers from DNS (their address may change); 2: runtime state and weights */
 
 /* What a pick may look at. */
 struct rlb_pick_ctx {

@@ -51,6 +51,7 @@ struct rlb_config {
 	char access_log[256];        /* "": none; "-": standard output */
 	int access_log_json;         /* one JSON object per line instead of text */
 	int log_level;               /* enum rlb_log_level (src/core/loop.h): the lines kept */
+	char resolvers[256];         /* "IP:PORT,...": the DNS servers names are asked of; "": resolv.conf */
 	atomic_uint generation;      /* shared: bumped after any server changed (ringlb/server.h) */
 };
 

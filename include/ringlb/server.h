@@ -36,6 +36,7 @@ enum rlb_server_state {
 	RLB_SERVER_DRAIN,    /* drained by the operator: finishes what it has, takes nothing new */
 	RLB_SERVER_DISABLED, /* disabled by the operator or the config */
 	RLB_SERVER_EJECTED,  /* passive: too many failures in a row, out for a while */
+	RLB_SERVER_UNRESOLVED, /* a slot of a DNS name (struct rlb_server_group) without an address */
 };
 
 /* Published weights are the operator's weight (0..256) times this, so slow
@@ -45,11 +46,18 @@ enum rlb_server_state {
 
 #define RLB_NAME_MAX 64
 
+struct rlb_server_group;
+
 struct rlb_server {
 	char name[RLB_NAME_MAX];
-	char addr_text[64];        /* "127.0.0.1:9001", for logs and the Host fallback */
+	/* Where it is. Fixed, or for a slot of a DNS name (group != NULL)
+	 * rewritten by the control thread while addr_seq is odd, and read with
+	 * rlb_server_addr() (a seqlock: workers never wait). */
+	char addr_text[64];        /* "127.0.0.1:9001", for logs and a check's Host */
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
+	atomic_uint addr_seq;      /* shared: odd while addr is being rewritten */
+	struct rlb_server_group *group; /* the DNS name it is a slot of, or NULL */
 	uint32_t weight_config;    /* 0..256 from the config ("weight=N", default 1) */
 	uint8_t backup;            /* serves only while no other server of its backend is up */
 	uint8_t disabled_config;   /* starts disabled */
@@ -84,6 +92,39 @@ enum {
 	RLB_RETRY_504 = 1u << 3,
 	RLB_RETRY_RESET = 1u << 4, /* the server closed or reset before its answer */
 };
+
+/* "servers = PREFIX HOST:PORT resolve_every=5s max=N": max slots
+ * PREFIX1..PREFIXN among the backend's servers, one per address HOST has
+ * (A and AAAA records), the rest UNRESOLVED. The control thread resolves
+ * HOST every resolve_every (src/control/dns.c); an address keeps its slot
+ * while HOST has it, so consistent hashing moves only the keys of slots
+ * that changed. */
+struct rlb_server_group {
+	char prefix[RLB_NAME_MAX];
+	char host[128];
+	uint16_t port;
+	uint32_t resolve_every_ms;
+	uint32_t first, max;       /* backend->servers[first .. first + max) */
+	int line;
+	/* The addresses at config load (sorted), given to the slots at start. */
+	struct sockaddr_storage *loaded;
+	size_t num_loaded;
+};
+
+/** Copies srv's address (consistent, if the control thread rewrites it
+ * meanwhile: a seqlock read). Any thread. */
+static inline void rlb_server_addr(const struct rlb_server *srv, struct sockaddr_storage *out, socklen_t *len)
+{
+	unsigned seq;
+
+	do {
+		while ((seq = atomic_load_explicit(&srv->addr_seq, memory_order_acquire)) & 1)
+			;
+		*out = srv->addr;
+		*len = srv->addr_len;
+		atomic_thread_fence(memory_order_acquire);
+	} while (atomic_load_explicit(&srv->addr_seq, memory_order_relaxed) != seq);
+}
 
 /* A module-specific backend key, e.g. "hash_key = header:X-User". */
 struct rlb_param {
@@ -121,6 +162,8 @@ struct rlb_backend {
 	char unavailable[224];              /* ringlb's 503 for this backend, with its Retry-After */
 	atomic_uint generation;             /* shared: bumped after any of its servers changed */
 	atomic_int unavailable_logged;      /* shared: this "no server up" episode is logged */
+	struct rlb_server_group *groups;    /* DNS names re-resolved while running */
+	size_t num_groups;
 	struct rlb_param *params;           /* keys the balancer module reads */
 	size_t num_params;
 	/* Scratch a module may use for state shared by all workers' instances

@@ -10,7 +10,7 @@
 
 static const char *const state_names[] = {
 	[RLB_SERVER_UP] = "up",           [RLB_SERVER_DOWN] = "down",         [RLB_SERVER_DRAIN] = "drain",
-	[RLB_SERVER_DISABLED] = "disabled", [RLB_SERVER_EJECTED] = "ejected",
+	[RLB_SERVER_DISABLED] = "disabled", [RLB_SERVER_EJECTED] = "ejected", [RLB_SERVER_UNRESOLVED] = "unresolved",
 };
 
 const char *rlb_server_state_name(enum rlb_server_state st)
@@ -95,7 +95,7 @@ void rlb_control_publish(struct rlb_control *ctl, struct ctl_backend *cb, uint64
  * operator lets serve (not a backup, not drained or disabled, weight > 0). */
 static int in_pool(const struct ctl_server *cs)
 {
-	return !cs->srv->backup && cs->h.admin == RLB_ADMIN_ENABLED && cs->admin_weight > 0;
+	return !cs->srv->backup && !cs->h.unresolved && cs->h.admin == RLB_ADMIN_ENABLED && cs->admin_weight > 0;
 }
 
 /* Passive ejection: servers whose requests failed eject_after times in a
@@ -160,6 +160,7 @@ static void after_turn(struct worker *w)
 		eject_failing(&ctl->backends[i], w->now_ms);
 		rlb_control_publish(ctl, &ctl->backends[i], w->now_ms);
 	}
+	rlb_dns_tick(ctl);
 }
 
 void rlb_control_check_result(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs, int pass,
@@ -281,8 +282,10 @@ static void carry_server(struct ctl_server *cs, const struct rlb_backend *be, st
 	if (srv->addr_len == was->addr_len && memcmp(&srv->addr, &was->addr, srv->addr_len) == 0) {
 		cs->h = old->h;
 		cs->h.admin = admin;
-		if (be->health_kind == RLB_HEALTH_NONE)
+		if (be->health_kind == RLB_HEALTH_NONE && cs->h.checked_down) {
 			cs->h.checked_down = 0; /* no check left to bring it back */
+			set_reason(cs, "%s", "a reload removed its health checks");
+		}
 		cs->shown = old->shown;
 		cs->cap_logged = old->cap_logged;
 		cs->checks_passed = old->checks_passed;
@@ -316,6 +319,7 @@ static int init_backend(struct ctl_backend *cb, struct rlb_backend *be, struct r
 	cb->servers = calloc(be->num_servers, sizeof(*cb->servers));
 	if (cb->servers == NULL)
 		return -ENOMEM;
+	rlb_dns_init_slots(cb, prev);
 	for (size_t j = 0; j < be->num_servers; j++) {
 		struct ctl_server *cs = &cb->servers[j];
 		struct ctl_server *old;
@@ -324,6 +328,7 @@ static int init_backend(struct ctl_backend *cb, struct rlb_backend *be, struct r
 		cs->admin_weight = cs->srv->weight_config;
 		cs->counts_kept = 1; /* counts[0]: all zero, as at start */
 		rlb_health_init(&cs->h, &cb->rules, cs->srv->disabled_config);
+		cs->h.unresolved = cs->srv->group != NULL && cs->srv->addr_len == 0;
 		cs->shown = rlb_health_state(&cs->h, 0);
 		if ((old = server_named(prev, be->name, cs->srv->name)) != NULL)
 			carry_server(cs, be, old);
@@ -363,13 +368,15 @@ int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg, struct rlb
 static int loop_init(struct worker *w)
 {
 	struct rlb_control *ctl = w->control;
+	int rc = rlb_dns_start(ctl);
 
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; i < ctl->cfg->num_backends; i++) {
 		struct ctl_backend *cb = &ctl->backends[i];
 
 		for (size_t j = 0; cb->be->health_kind != RLB_HEALTH_NONE && j < cb->be->num_servers; j++) {
-			int rc = rlb_health_check_create(ctl, cb, &cb->servers[j]);
-
+			rc = rlb_health_check_create(ctl, cb, &cb->servers[j]);
 			if (rc < 0)
 				return rc;
 		}
@@ -383,6 +390,8 @@ static void loop_fini(struct worker *w)
 {
 	struct rlb_control *ctl = w->control;
 
+	if (ctl != NULL)
+		rlb_dns_free(ctl);
 	for (size_t i = 0; ctl != NULL && i < ctl->cfg->num_backends; i++)
 		for (size_t j = 0; j < ctl->backends[i].be->num_servers; j++) {
 			rlb_health_check_free(ctl->backends[i].servers[j].hc);
@@ -400,19 +409,22 @@ static const struct rlb_worker_hooks control_hooks = {
 int rlb_control_needed(const struct rlb_config *cfg)
 {
 	for (size_t i = 0; i < cfg->num_backends; i++)
-		if (cfg->backends[i].health_kind != RLB_HEALTH_NONE || cfg->backends[i].eject_after > 0)
+		if (cfg->backends[i].health_kind != RLB_HEALTH_NONE || cfg->backends[i].eject_after > 0 ||
+		    cfg->backends[i].num_groups > 0)
 			return 1;
 	return cfg->admin_len > 0;
 }
 
-int rlb_control_start(struct rlb_control *ctl, int admin_fd)
+int rlb_control_start(struct rlb_control *ctl, const int *admin_fds, size_t nadmin)
 {
 	struct rlb_config *cfg = ctl->cfg;
-	struct rlb_listen admin = { (const struct sockaddr *)&cfg->admin, cfg->admin_len, cfg->admin_text, ctl,
-				    admin_fd };
-	struct rlb_loop_spec spec = { .name = "control", .listen = &admin, .nlisten = cfg->admin_len ? 1 : 0,
-				      .nbufs = 64, .max_clients = RLB_ADMIN_CONNS_MAX };
+	struct rlb_listen admin[nadmin ? nadmin : 1]; /* at most one per worker slot: copied by the start */
+	struct rlb_loop_spec spec = { .name = "control", .listen = admin, .nbufs = 64,
+				      .max_clients = RLB_ADMIN_CONNS_MAX };
 
+	for (size_t i = 0; i < nadmin; i++, spec.nlisten++)
+		admin[i] = (struct rlb_listen){ (const struct sockaddr *)&cfg->admin, cfg->admin_len, cfg->admin_text,
+						ctl, admin_fds[i] };
 	ctl->loop.control = ctl;
 	return rlb_worker_start(&ctl->loop, -1, cfg, &control_hooks, &spec);
 }
@@ -423,12 +435,12 @@ void rlb_control_stop(struct rlb_control *ctl)
 	rlb_worker_join(&ctl->loop);
 }
 
-int rlb_control_restart(struct rlb_control *ctl, int admin_fd)
+int rlb_control_restart(struct rlb_control *ctl, const int *admin_fds, size_t nadmin)
 {
 	rlb_worker_free(&ctl->loop);
 	memset(&ctl->loop, 0, sizeof(ctl->loop));
 	ctl->loop.wake_fd = -1;
-	return rlb_control_start(ctl, admin_fd);
+	return rlb_control_start(ctl, admin_fds, nadmin);
 }
 
 void rlb_control_free(struct rlb_control *ctl)

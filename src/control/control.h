@@ -17,6 +17,7 @@
 #include "ringlb/http_parser.h"
 
 struct health_check;
+struct rlb_resolver;
 
 /* A server's counters at one second, for windows of counts. */
 struct ctl_counts {
@@ -49,8 +50,21 @@ struct ctl_backend {
 	uint8_t primary_up;           /* a non-backup server was up at the last publish */
 };
 
+/* A DNS name re-resolved while running (ringlb/server.h's group). */
+struct ctl_group {
+	struct rlb_control *ctl;
+	struct ctl_backend *cb;
+	struct rlb_server_group *g;
+	struct rlb_timer next;        /* the next question */
+	uint8_t asking;               /* a question is out */
+	uint8_t failing;              /* an episode of failed answers is logged */
+};
+
 struct rlb_control {
 	struct worker loop;           /* the control thread's io_uring loop */
+	struct rlb_resolver *resolver; /* NULL: no group to re-resolve */
+	struct ctl_group *groups;
+	size_t num_groups;
 	struct rlb_config *cfg;
 	uint64_t started_ms;          /* for the uptime metric */
 	uint64_t next_tick_ms;        /* the windows' next second */
@@ -71,14 +85,15 @@ int rlb_control_init(struct rlb_control *ctl, struct rlb_config *cfg, struct rlb
 /** Whether the config gives the control thread anything to do: an admin
  * listener, health checks, or passive ejection. Without, no thread starts. */
 int rlb_control_needed(const struct rlb_config *cfg);
-/** Starts the control thread (admin listener on admin_fd, borrowed from the
- * listen pool, or -1: none; checks). 0 or a negative errno, logged. */
-int rlb_control_start(struct rlb_control *ctl, int admin_fd);
+/** Starts the control thread (the admin listener on admin_fds, borrowed
+ * from the listen pool, nadmin of them, 0: none; checks). 0 or a negative
+ * errno, logged. */
+int rlb_control_start(struct rlb_control *ctl, const int *admin_fds, size_t nadmin);
 /** SIGTERM or a reload: no check starts after this; the thread ends. Main thread. */
 void rlb_control_stop(struct rlb_control *ctl);
 /** Starts a stopped control thread again on the same state (a reload that
  * failed after stopping it). Main thread. */
-int rlb_control_restart(struct rlb_control *ctl, int admin_fd);
+int rlb_control_restart(struct rlb_control *ctl, const int *admin_fds, size_t nadmin);
 /** After the thread ended (or never started). Main thread. */
 void rlb_control_free(struct rlb_control *ctl);
 
@@ -104,6 +119,27 @@ const char *rlb_server_state_name(enum rlb_server_state st);
  * (spread, so checks of many servers do not fire together). */
 int rlb_health_check_create(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs);
 void rlb_health_check_free(struct health_check *hc);
+
+/* dns.c */
+/** Gives addrs (sorted) to `slots` slots whose addresses are cur (family 0:
+ * none), into next: an address a slot has keeps it, a new one takes the
+ * lowest empty slot, the slot of one gone empties; addresses past the
+ * slots are left out. Returns how many slots changed. Pure. */
+size_t rlb_dns_assign(const struct sockaddr_storage *cur, size_t slots, const struct sockaddr_storage *addrs,
+		      size_t n, struct sockaddr_storage *next);
+/** At init (main thread, no worker yet): every group slot of cb takes its
+ * address: from the config's answer at load, laid over prev's slots of
+ * the same group on a reload, so an address keeps its slot (and its keys). */
+void rlb_dns_init_slots(struct ctl_backend *cb, struct rlb_control *prev);
+/** The resolver and a timer per group (main thread, before the loop runs). */
+int rlb_dns_start(struct rlb_control *ctl);
+/** Every loop turn: the resolver's timeouts. */
+void rlb_dns_tick(struct rlb_control *ctl);
+/** After the loop ended: answers still out are dropped. */
+void rlb_dns_free(struct rlb_control *ctl);
+/** health_check.c: cs's address changed (or went): the check's connection
+ * and request are for the old one. */
+void rlb_health_check_address_changed(struct health_check *hc);
 
 /* metrics_export.c: what the admin listener serves, from every worker's
  * statistics slices summed now. Append to out; 0 or -ENOMEM. */

@@ -170,6 +170,10 @@ static void next_fired(struct rlb_timer *t)
 
 	if (hc->ctl->loop.stopping)
 		return; /* SIGTERM: no check starts after the drain began */
+	if (hc->cs->h.unresolved) { /* a DNS slot without an address: nothing to check */
+		schedule(hc, jittered(hc));
+		return;
+	}
 	hc->started_ms = hc->ctl->loop.now_ms;
 	start(hc);
 }
@@ -329,22 +333,41 @@ static const struct conn_ops hc_conn_ops = {
 	.destroy = destroy,
 };
 
+/* The check's request: its Host is the server's address unless set. */
+static void build_request(struct health_check *hc)
+{
+	const struct rlb_backend *be = hc->cb->be;
+	int n = snprintf(hc->req, sizeof(hc->req),
+			 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ringlb-health-check\r\nAccept: */*\r\n\r\n",
+			 be->health_path, be->health_host[0] ? be->health_host : hc->cs->srv->addr_text);
+
+	hc->req_len = (size_t)n < sizeof(hc->req) ? (size_t)n : sizeof(hc->req) - 1;
+}
+
+void rlb_health_check_address_changed(struct health_check *hc)
+{
+	int was_checking = hc->conn != NULL && hc->conn->in_check;
+
+	release_conn(hc, 0); /* a check in progress is dropped, not judged */
+	build_request(hc);
+	snprintf(hc->cs->last_check, sizeof(hc->cs->last_check), "none yet");
+	if (was_checking && !hc->ctl->loop.stopping)
+		schedule(hc, jittered(hc));
+}
+
 int rlb_health_check_create(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs)
 {
 	const struct rlb_backend *be = cb->be;
 	struct health_check *hc = calloc(1, sizeof(*hc));
-	int n;
 
 	if (hc == NULL)
 		return -ENOMEM;
 	*hc = (struct health_check){ .ctl = ctl, .cb = cb, .cs = cs };
 	rlb_timer_init(&hc->next, next_fired);
-	n = snprintf(hc->req, sizeof(hc->req),
-		     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ringlb-health-check\r\nAccept: */*\r\n\r\n",
-		     be->health_path, be->health_host[0] ? be->health_host : cs->srv->addr_text);
-	hc->req_len = (size_t)n < sizeof(hc->req) ? (size_t)n : sizeof(hc->req) - 1;
+	build_request(hc);
 	cs->hc = hc;
-	snprintf(cs->last_check, sizeof(cs->last_check), "none yet");
+	if (cs->last_check[0] == '\0') /* (a reload carries the last one over) */
+		snprintf(cs->last_check, sizeof(cs->last_check), "none yet");
 	/* The first check within the first interval, spread over it. */
 	schedule(hc, 1 + (uint32_t)(next_rand(&ctl->rng) % be->health_interval_ms));
 	return 0;

@@ -47,6 +47,8 @@ uint32_t rlb_health_eject(struct rlb_health *h, const struct rlb_health_rules *r
 
 enum rlb_server_state rlb_health_state(const struct rlb_health *h, uint64_t now_ms)
 {
+	if (h->unresolved)
+		return RLB_SERVER_UNRESOLVED;
 	if (h->admin == RLB_ADMIN_DISABLED)
 		return RLB_SERVER_DISABLED;
 	if (h->admin == RLB_ADMIN_DRAIN)

@@ -32,6 +32,7 @@ struct rlb_health_rules {
 };
 
 struct rlb_health {
+	uint8_t unresolved;   /* a DNS slot without an address (ringlb/server.h) */
 	uint8_t checked_down; /* the active checks say down */
 	uint8_t admin;        /* enum rlb_admin_state */
 	uint32_t passes;      /* consecutive passes while down */
@@ -60,8 +61,8 @@ int rlb_health_check_result(struct rlb_health *h, const struct rlb_health_rules 
  * ejection itself. */
 uint32_t rlb_health_eject(struct rlb_health *h, const struct rlb_health_rules *r, uint64_t now_ms);
 
-/** The state workers should see at now_ms. Precedence: disabled, drain,
- * down, ejected, up. */
+/** The state workers should see at now_ms. Precedence: unresolved,
+ * disabled, drain, down, ejected, up. */
 enum rlb_server_state rlb_health_state(const struct rlb_health *h, uint64_t now_ms);
 
 /** The weight workers should use at now_ms for a server whose operator

@@ -121,6 +121,12 @@ void rlb_listen_pool_close_unmarked(struct rlb_listen_pool *p, uint32_t mark)
 	p->n = kept;
 }
 
+void rlb_listen_pool_truncate(struct rlb_listen_pool *p, size_t n)
+{
+	while (p->n > n)
+		close(p->s[--p->n].fd);
+}
+
 void rlb_listen_pool_free(struct rlb_listen_pool *p)
 {
 	for (size_t i = 0; i < p->n; i++)

@@ -48,6 +48,11 @@ size_t rlb_listen_pool_count(const struct rlb_listen_pool *p, const struct socka
  * to stop: their pending accept holds the socket until it is cancelled. */
 void rlb_listen_pool_close_unmarked(struct rlb_listen_pool *p, uint32_t mark);
 
+/** Closes the sockets opened since the pool held n (a generation that
+ * failed to start opened them; no loop accepts on them, and the kernel
+ * would queue connections there for nobody). */
+void rlb_listen_pool_truncate(struct rlb_listen_pool *p, size_t n);
+
 /** Closes every socket (SIGTERM: clients waiting in the queues are refused
  * rather than kept waiting for the drain) and frees the pool. */
 void rlb_listen_pool_free(struct rlb_listen_pool *p);

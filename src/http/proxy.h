@@ -103,6 +103,10 @@ struct upstream {
 	uint64_t t_connect_us;    /* when its connect was submitted */
 	struct session *s;        /* NULL while idle in the pool */
 	struct rlb_list pool_link;
+	/* Where it connects: a copy, since a DNS slot's address may change
+	 * under us, and the ring reads it only when the connect is submitted. */
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
 	uint8_t connected : 1;
 	uint8_t reused : 1;
 	uint8_t reusable : 1;     /* the response allows keep-alive */

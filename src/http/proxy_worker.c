@@ -85,7 +85,9 @@ static void after_turn(struct worker *w)
 			ps->server_version[i][j] = v;
 			if (b->ops->server_changed)
 				b->ops->server_changed(b, srv);
-			if (rlb_server_weight(srv) == 0)
+			/* Taking nothing new, it is going away; a DNS slot may be
+			 * another machine now: either way its idle connections go. */
+			if (rlb_server_weight(srv) == 0 || srv->group != NULL)
 				rlb_upstream_pool_flush(w, srv);
 		}
 	}

@@ -568,7 +568,11 @@ static int finish(struct session *s)
 	if (s->up != NULL)
 		rlb_upstream_finish(s, s->up->reusable && !early);
 	log_end(s, "-");
-	if (!s->keep_alive || s->c.eof || s->c.w->stopping) {
+	/* SIGTERM closes after the response; a reload does not, when the
+	 * response said keep-alive (its head was made before the reload): the
+	 * client may send its next request, answered with Connection: close. */
+	if (!s->keep_alive || s->c.eof ||
+	    (s->c.w->stopping && !atomic_load_explicit(&s->c.w->handing_over, memory_order_acquire))) {
 		end_connection(s);
 		return 1;
 	}

@@ -155,22 +155,26 @@ static struct upstream *pool_take(struct worker *w, struct rlb_server *srv)
 
 static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
 {
-	struct upstream *u;
-	int fd = rlb_conn_socket(srv->addr.ss_family);
+	struct upstream *u = calloc(1, sizeof(*u));
+	int fd;
 
-	if (fd < 0) {
-		rlb_error("backend %s server %s: socket: %s", srv->backend->name, srv->name, strerror(-fd));
+	if (u == NULL)
+		return NULL;
+	rlb_server_addr(srv, &u->addr, &u->addr_len);
+	if (u->addr_len == 0) { /* a DNS slot emptied since the pick: as a refused connect */
+		free(u);
 		return NULL;
 	}
-	u = calloc(1, sizeof(*u));
-	if (u == NULL) {
-		close(fd);
+	fd = rlb_conn_socket(u->addr.ss_family);
+	if (fd < 0) {
+		rlb_error("backend %s server %s: socket: %s", srv->backend->name, srv->name, strerror(-fd));
+		free(u);
 		return NULL;
 	}
 	rlb_conn_init(&u->c, w, fd, &upstream_conn_ops);
 	rlb_list_init(&u->pool_link);
 	u->srv = srv;
-	rlb_conn_connect(&u->c, (const struct sockaddr *)&srv->addr, srv->addr_len);
+	rlb_conn_connect(&u->c, (const struct sockaddr *)&u->addr, u->addr_len);
 	u->t_connect_us = w->now_us;
 	rlb_conn_arm_timer(&u->c, srv->backend->timeout_connect_ms);
 	return u;
@@ -233,25 +237,26 @@ static int may_retry(struct session *s, struct rlb_server *failed, uint32_t why)
  * tried for this request". */
 static void unavailable_reason(const struct session *s, char *out, size_t n)
 {
+	/* indexed by enum rlb_server_state, then two more */
 	static const char *const causes[] = { "up but not picked", "down", "drained", "disabled", "ejected",
-					      "with weight 0", "tried for this request" };
+					      "without an address (DNS)", "with weight 0", "tried for this request" };
 	const struct rlb_backend *be = s->fe->backend;
-	size_t count[7] = { 0 }, len = 0;
+	size_t count[8] = { 0 }, len = 0;
 
 	for (size_t i = 0; i < be->num_servers; i++) {
 		const struct rlb_server *srv = &be->servers[i];
 		int st = atomic_load_explicit(&srv->state, memory_order_relaxed);
 
 		if (rlb_avoid_has(s->avoid, srv->index))
-			count[6]++;
+			count[7]++;
 		else if (st == RLB_SERVER_UP && rlb_server_weight(srv) == 0)
-			count[5]++; /* a backup standing by, or weight 0 by the operator */
-		else if (st >= 0 && st <= RLB_SERVER_EJECTED)
+			count[6]++; /* a backup standing by, or weight 0 by the operator */
+		else if (st >= 0 && st <= RLB_SERVER_UNRESOLVED)
 			count[st]++;
 	}
 	out[0] = '\0';
-	for (int k = 1; k < 8; k++) {
-		int c = k % 7; /* "up but not picked" last: it should not happen */
+	for (int k = 1; k < 9; k++) {
+		int c = k % 8; /* "up but not picked" last: it should not happen */
 
 		if (count[c] && len < n)
 			len += (size_t)snprintf(out + len, n - len, "%s%zu %s", len ? ", " : "", count[c], causes[c]);
@@ -462,6 +467,20 @@ int rlb_upstream_retry_elsewhere(struct session *s, uint32_t why, enum rlb_outco
 	return 1;
 }
 
+/* Whether u still goes where its server is: a DNS slot's address may have
+ * changed while u was busy (the pool flush on the change saw only the idle
+ * ones), and a request for the slot must not reach the old machine. */
+static int still_there(const struct upstream *u)
+{
+	struct sockaddr_storage now;
+	socklen_t len;
+
+	if (u->srv->group == NULL)
+		return 1;
+	rlb_server_addr(u->srv, &now, &len);
+	return len == u->addr_len && memcmp(&now, &u->addr, len) == 0;
+}
+
 /* The transaction ended cleanly: record it and pool or close the connection. */
 void rlb_upstream_finish(struct session *s, int reusable)
 {
@@ -471,7 +490,8 @@ void rlb_upstream_finish(struct session *s, int reusable)
 
 	rlb_upstream_end_try(s, RLB_OUTCOME_OK);
 	detach(s);
-	if (reusable && !u->c.eof && u->c.in.cnt == 0 && !w->stopping && p->n_idle < u->srv->backend->pool_max_idle) {
+	if (reusable && !u->c.eof && u->c.in.cnt == 0 && !w->stopping && p->n_idle < u->srv->backend->pool_max_idle &&
+	    still_there(u)) {
 		rlb_conn_trim(&u->c);
 		rlb_list_add_tail(&p->idle, &u->pool_link);
 		p->n_idle++;

@@ -13,9 +13,20 @@ import urllib.request
 from harness import Ringlb, free_port, stop_process, tool_path, wait_for
 
 
-def testserver(name, port):
-    return subprocess.Popen([tool_path("ringlb-testserver"), "--listen", "127.0.0.1:%d" % port, "--name", name],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def testserver(name, port, *flags):
+    """A ringlb-testserver, once it accepts."""
+    proc = subprocess.Popen([tool_path("ringlb-testserver"), "--listen", "127.0.0.1:%d" % port, "--name", name] +
+                            list(flags), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: accepts(port), what="ringlb-testserver %s" % name)
+    return proc
+
+
+def accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def conf(admin, servers, balance="round_robin", extra="", listen="127.0.0.1:@PORT@"):
@@ -35,6 +46,10 @@ def requests_of(admin, server):
     text = fetch(admin, "/metrics")
     return sum(int(v) for v in re.findall(
         r'^ringlb_server_requests_total\{backend="app",server="%s",code="\dxx"\} (\d+)$' % server, text, re.M))
+
+
+def sockets(pid):
+    return sum(os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:") for fd in os.listdir("/proc/%d/fd" % pid))
 
 
 def threads(pid):
@@ -65,6 +80,8 @@ def test_reload_under_load_adds_a_server_and_changes_the_algorithm_without_a_fai
     os.close(fd)
     try:
         lb = Ringlb(conf(admin, [("s1", ports[0])]))
+        # (it listens before its threads start: they are all there once it says so)
+        wait_for(lambda: "worker(s) running" in lb.output(), what="ringlb's threads")
         threads_before = threads(lb.proc.pid)
         load = subprocess.Popen([tool_path("ringlb-load"), "--rate", "300", "--duration", "4s", "--connections",
                                  "32", "--timeout", "3s", "--server-header", "X-Server", "--json", out, "--quiet",
@@ -115,15 +132,19 @@ def test_a_bad_file_changes_nothing_and_says_where():
         assert fetch(lb.port, "/") is not None
         assert "generation 2" not in lb.output()
         # A file that loads but cannot start (a port another process holds):
-        # the same, and the sockets the old workers accept on stay open.
+        # the same, the sockets the old workers accept on stay open, and the
+        # ones it opened for its 4 workers are closed (nobody would accept
+        # the connections the kernel queued there).
+        sockets_before = sockets(lb.proc.pid)
         with socket.socket() as holder:
             holder.bind(("127.0.0.1", 0))
             holder.listen()
-            reload_with(lb, conf(admin, [("s1", port)]) +
+            reload_with(lb, conf(admin, [("s1", port)]).replace("workers = 2", "workers = 4") +
                         "[frontend other]\nlisten = 127.0.0.1:%d\nbackend = app\n" % holder.getsockname()[1])
             wait_for(lambda: lb.output().count("reload failed") == 2, what="the second reload to fail")
         assert "Address already in use" in lb.output(), lb.output()
-        assert fetch(lb.port, "/") is not None
+        assert sockets(lb.proc.pid) == sockets_before
+        assert all(fetch(lb.port, "/") is not None for _ in range(20))
         assert fetch(admin, "/backends") is not None  # the control thread runs again
         # ... and the next good one applies.
         reload_with(lb, conf(admin, [("s1", port)], balance="random"))
@@ -159,6 +180,56 @@ def test_a_down_server_stays_down_through_a_reload_and_a_moved_listener_moves():
             raise AssertionError("the old listener still answers")
         except OSError:
             pass
+    finally:
+        if lb is not None:
+            lb.close()
+        stop_process(server, "ringlb-testserver")
+
+
+def test_a_keep_alive_response_in_flight_at_the_reload_lets_the_client_send_its_next_request():
+    """The response said keep-alive, then its connection was closed once
+    sent: the client's next request met a close (fresh-eyes review)."""
+    port, admin = free_port(), free_port()
+    server = testserver("s1", port, "--size", "4000000")
+    lb = None
+    try:
+        lb = Ringlb(conf(admin, [("s1", port)]))
+        c = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += c.recv(65536)
+        head, body = got.split(b"\r\n\r\n", 1)
+        assert b"connection: close" not in head.lower()
+        reload_with(lb, conf(admin, [("s1", port)], balance="random"))
+        wait_for(lambda: "generation 2 running" in lb.output(), what="the reload")
+        while len(body) < 4000000:
+            body += c.recv(1 << 20)
+        c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        second = c.recv(65536)
+        assert second.startswith(b"HTTP/1.1 200") and b"connection: close" in second.lower(), second[:200]
+        c.close()
+        wait_for(lambda: "generation 1: its last worker exited" in lb.output(), what="the old workers to exit")
+    finally:
+        if lb is not None:
+            lb.close()
+        stop_process(server, "ringlb-testserver")
+
+
+def test_the_admin_moved_to_an_address_a_frontend_had_answers_on_each_of_its_sockets():
+    """A frontend of 4 workers had 4 sockets; the admin took one and the
+    kernel sent 3 of 4 connections to the others (fresh-eyes review)."""
+    port, admin = free_port(), free_port()
+    server = testserver("s1", port)
+    lb = None
+    try:
+        lb = Ringlb(conf(admin, [("s1", port)]).replace("workers = 2", "workers = 4"))
+        new_port = free_port()
+        reload_with(lb, conf(lb.port, [("s1", port)], listen="127.0.0.1:%d" % new_port))
+        wait_for(lambda: "generation 1: its last worker exited" in lb.output(), what="the reload")
+        for _ in range(20):
+            assert json.loads(fetch(lb.port, "/backends"))["backends"][0]["name"] == "app"
+        assert fetch(new_port, "/") is not None
     finally:
         if lb is not None:
             lb.close()

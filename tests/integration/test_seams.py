@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 
-from harness import SANITIZED, Backends, Client, Ringlb, config, free_port, get, proxy, request
+from harness import SANITIZED, Backends, Client, Ringlb, config, free_port, get, proxy, request, wait_for
 from test_limits import cpu_seconds
 from test_lifecycle import check
 
@@ -197,6 +197,9 @@ def test_timers_work_with_many_distinct_timeouts():
         text += ("\n[frontend f%d]\nlisten = 127.0.0.1:%d\nbackend = app\ntimeout_client = %dms\n" % (i, p, 210 + i))
     lb = Ringlb(text)
     try:
+        # Ringlb() waits for the first frontend; the other 40 open after it
+        # (the flake this test had): ringlb says when all of them listen.
+        wait_for(lambda: "worker(s) running" in lb.output(), what="every frontend to listen")
         clients = []
         for p in ports:
             c = Client(p, timeout=5)

@@ -111,14 +111,18 @@ static void test_errors_name_file_line_key(void **state)
 	(void)state;
 	expect_error("[global]\n\nworkers = lots\n", 3, "workers: expected 1..256");
 	expect_error("[global]\nfoo = 1\n", 2, "unknown key 'foo' in [global]");
-	expect_error("[frontend f]\nlisten = localhost:80\n", 2, "listen: invalid address 'localhost:80'");
+	expect_error("[frontend f]\nlisten = local!host:80\n", 2,
+		     "listen: invalid address 'local!host:80' (expected IP:PORT or HOST:PORT)");
+	expect_error("[frontend f]\nlisten = 300.0.0.1:80\n", 2, "listen: invalid address '300.0.0.1:80'");
 	expect_error("[frontend f]\nlisten = 127.0.0.1:70000\n", 2, "listen: invalid address");
 	expect_error("[frontend f]\ntimeout_client = 10x\n", 2, "timeout_client: invalid duration '10x'");
 	expect_error("[backend b]\nbalance = fastest\n", 2, "balance: unknown algorithm 'fastest'");
 	expect_error("[backend b]\nretries = -1\n", 2, "retries: expected a whole number");
 	expect_error("[backend b]\nserver = a 127.0.0.1:1\nserver = a 127.0.0.1:2\n", 3, "duplicate server name 'a'");
 	expect_error("[backend b]\nserver = a 127.0.0.1:1 spare\n", 2, "unknown option 'spare' (known: weight=N, backup, disabled)");
-	expect_error("[listen x]\na = b\n", 2, "unknown section [listen x]");
+	expect_error("[listen x]\na = b\n", 1, "unknown section [listen x]");
+	expect_error("[defaults]\n[frontend a]\nlisten = 127.0.0.1:1\n", 1, "unknown section [defaults]");
+	expect_error("[frontend a]\nlisten = 127.0.0.1:1\nbackend = b\n[Backend x]\n", 4, "unknown section [Backend x]");
 	expect_error("[global]\nthis line has no equals sign\n", 2, "syntax error");
 	expect_error("[frontend f]\nlisten = 127.0.0.1:1\nbackend = nope\n[backend b]\nserver = s 127.0.0.1:2\n", 3,
 		     "unknown backend 'nope'");

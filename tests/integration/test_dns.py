@@ -1,0 +1,158 @@
+"""DNS names: `server` and `listen` take HOST:PORT (resolved at load);
+`servers = PREFIX HOST:PORT resolve_every=D max=N` follows the name's
+records while ringlb runs, each address keeping its slot. A tiny DNS server
+(tests/dns_server.py) on 127.0.0.1 answers, and the test changes it."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+from harness import ROOT, Ringlb, free_port, get, stop_process, tool_path, wait_for
+from test_lifecycle import check
+
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from dns_server import DnsServer  # noqa: E402
+
+
+def testservers(port, last_octets):
+    return {i: subprocess.Popen([tool_path("ringlb-testserver"), "--listen", "127.0.0.%d:%d" % (i, port),
+                                 "--name", "t%d" % i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i in last_octets}
+
+
+def wait_serving(port, octets):
+    for i in octets:
+        wait_for(lambda: _answers("127.0.0.%d" % i, port), what="testserver 127.0.0.%d" % i)
+
+
+def _answers(ip, port):
+    try:
+        urllib.request.urlopen("http://%s:%d/" % (ip, port), timeout=1).read()
+        return True
+    except OSError:
+        return False
+
+
+def who(port, n, key=None):
+    """The X-Server of n requests (with X-Key: key if given)."""
+    out = []
+    for _ in range(n):
+        status, h, _ = get(port, headers="X-Key: %s\r\n" % key if key else "")
+        assert status == 200, status
+        out.append(h["x-server"])
+    return out
+
+
+def slots(admin):
+    with urllib.request.urlopen("http://127.0.0.1:%d/backends" % admin, timeout=5) as r:
+        return {s["name"]: (s["state"], s["address"]) for s in json.load(r)["backends"][0]["servers"]}
+
+
+def group_conf(dns_port, port, balance="round_robin", extra=""):
+    return ("[global]\nresolvers = 127.0.0.1:%d\n\n[frontend main]\nlisten = localhost:@PORT@\nbackend = app\n\n"
+            "[backend app]\nbalance = %s\n%sservers = app app.test:%d resolve_every=1s max=4\n" %
+            (dns_port, balance, extra, port))
+
+
+def test_names_in_server_and_listen_resolve_at_load_and_a_name_that_does_not_is_an_error():
+    dns = DnsServer({"known.test": ["127.0.0.1"]})
+    port = free_port()
+    servers = testservers(port, [1])
+    lb = None
+    try:
+        wait_serving(port, [1])
+        lb = Ringlb("[global]\nresolvers = 127.0.0.1:%d\n[frontend main]\nlisten = localhost:@PORT@\nbackend = app\n"
+                    "[backend app]\nserver = s1 known.test:%d\n" % (dns.port, port))
+        assert who(lb.port, 2) == ["t1", "t1"]
+        rc, out, path = check("[global]\nresolvers = 127.0.0.1:%d\n[frontend main]\nlisten = 127.0.0.1:1\n"
+                              "backend = app\n[backend app]\nserver = s1 missing.test:80\n" % dns.port)
+        assert rc != 0 and "%s:7: server: cannot resolve 'missing.test': " % path in out, out
+        rc, out, path = check("[global]\nresolvers = 127.0.0.1:%d, nonsense\n" % dns.port)
+        assert rc != 0 and "resolvers: invalid address 'nonsense'" in out, out
+    finally:
+        if lb is not None:
+            lb.close()
+        for p in servers.values():
+            stop_process(p, "ringlb-testserver")
+        dns.stop()
+
+
+def test_servers_follow_the_records_without_a_failed_request():
+    dns = DnsServer({"app.test": ["127.0.0.2", "127.0.0.3"]})
+    port, admin = free_port(), free_port()
+    servers = testservers(port, [2, 3, 4])
+    lb = load = None
+    fd, out = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        wait_serving(port, [2, 3, 4])
+        lb = Ringlb(group_conf(dns.port, port).replace("[global]\n", "[global]\nadmin = %d\n" % admin))
+        assert sorted(set(who(lb.port, 8))) == ["t2", "t3"]
+        load = subprocess.Popen([tool_path("ringlb-load"), "--rate", "200", "--duration", "4s", "--timeout", "3s",
+                                 "--server-header", "X-Server", "--json", out, "--quiet",
+                                 "http://127.0.0.1:%d/" % lb.port], stdout=subprocess.DEVNULL)
+        dns.records["app.test"] = ["127.0.0.3", "127.0.0.4"]
+        wait_for(lambda: "address 127.0.0.2:%d -> 127.0.0.4:%d (DNS: app.test)" % (port, port) in lb.output(),
+                 timeout=5, what="the new record")
+        # (within a loop turn: a request may still find a pooled connection to .2 before its worker
+        # hears of the change)
+        wait_for(lambda: sorted(set(who(lb.port, 8))) == ["t3", "t4"], timeout=5, what="traffic to t3 and t4")
+        dns.records["app.test"] = ["127.0.0.3"]
+        wait_for(lambda: sorted(set(who(lb.port, 4))) == ["t3"], timeout=5, what="the record removed")
+        states = slots(admin)
+        assert states["app2"] == ("up", "127.0.0.3:%d" % port), states
+        assert states["app1"][0] == "unresolved" and states["app4"][0] == "unresolved", states
+        # A reload keeps each address in its slot (the answer at load alone would put .3 in app1).
+        lb.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "generation 1: its last worker exited" in lb.output(), what="the reload")
+        assert slots(admin) == states
+        load.wait(30)
+        with open(out) as f:
+            doc = json.load(f)
+        assert doc["errors_total"] == 0 and doc["requests"] >= 600, doc
+        assert "t4" in doc["servers"], doc["servers"]
+    finally:
+        os.unlink(out)
+        if load is not None and load.poll() is None:
+            load.kill()
+        if lb is not None:
+            lb.close()
+        for p in servers.values():
+            stop_process(p, "ringlb-testserver")
+        dns.stop()
+
+
+def test_consistent_hash_moves_only_the_keys_of_the_address_that_changed_and_a_silent_dns_changes_nothing():
+    dns = DnsServer({"app.test": ["127.0.0.2", "127.0.0.3", "127.0.0.4"]})
+    port = free_port()
+    servers = testservers(port, [2, 3, 4, 5])
+    lb = None
+    try:
+        wait_serving(port, [2, 3, 4, 5])
+        lb = Ringlb(group_conf(dns.port, port, balance="consistent_hash", extra="hash_key = header:X-Key\n"))
+        keys = ["user%d" % i for i in range(60)]
+        before = {k: who(lb.port, 1, k)[0] for k in keys}
+        assert set(before.values()) == {"t2", "t3", "t4"}, before
+        dns.records["app.test"] = ["127.0.0.2", "127.0.0.3", "127.0.0.5"]  # .4 goes, .5 comes
+        wait_for(lambda: "-> 127.0.0.5:%d" % port in lb.output(), timeout=5, what="the new record")
+        wait_for(lambda: who(lb.port, 1, next(k for k in keys if before[k] == "t4"))[0] == "t5", timeout=5,
+                 what="the workers to see it")
+        after = {k: who(lb.port, 1, k)[0] for k in keys}
+        for k in keys:
+            assert after[k] == ("t5" if before[k] == "t4" else before[k]), (k, before[k], after[k])
+        # The DNS server stops answering: the addresses stay, said once.
+        dns.silent = True
+        wait_for(lambda: "cannot resolve 'app.test'" in lb.output(), timeout=10, what="the failed answer")
+        assert {k: who(lb.port, 1, k)[0] for k in keys} == after
+        assert lb.output().count("cannot resolve 'app.test'") == 1
+        dns.silent = False
+        wait_for(lambda: "'app.test' resolves again (3 address(es))" in lb.output(), timeout=10, what="answers again")
+    finally:
+        if lb is not None:
+            lb.close()
+        for p in servers.values():
+            stop_process(p, "ringlb-testserver")
+        dns.stop()
