@@ -143,7 +143,7 @@ demo: deps
 
 bench: $(B)/ringlb
 	scripts/install-deps.sh --bench
-	scripts/bench-peers
+	scripts/bench-peers --matrix
 
 # ns per pick per balancer, Maglev rebuild time (optimised build, no sanitizers).
 $(B)/bench_balancers: tests/bench/bench_balancers.c $(CORE_SRCS) $(wildcard include/ringlb/*.h tests/unit/*.h)

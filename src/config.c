@@ -98,11 +98,18 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 	return 0;
 }
 
+/* Names (frontends, backends, servers) are HAProxy's set: letters, digits,
+ * '-', '_', '.', ':'. They go into logs, JSON and Prometheus labels as they
+ * are, and into URLs of the admin API: nothing there needs escaping, and
+ * nothing can make invalid UTF-8 of /stats. */
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:"
+#define NAME_HINT "(letters, digits and - _ . : only)"
+
 static int copy_name(char *dst, const char *src)
 {
 	size_t n = strlen(src);
 
-	if (n == 0 || n >= RLB_NAME_MAX || strpbrk(src, " \t") != NULL)
+	if (n == 0 || n >= RLB_NAME_MAX || strspn(src, NAME_CHARS) != n)
 		return -EINVAL;
 	memcpy(dst, src, n + 1);
 	return 0;
@@ -142,7 +149,7 @@ static int open_section(struct loader *ld, const char *section)
 		fe->max_uri_bytes = 8192;
 		ld->kind = SEC_FRONTEND;
 		if (copy_name(fe->name, name + 1) < 0)
-			error_at(ld, "invalid frontend name '%s'", name + 1);
+			error_at(ld, "invalid frontend name '%s' " NAME_HINT, name + 1);
 		return 0;
 	}
 	if (name && strncmp(section, "backend ", 8) == 0) {
@@ -170,7 +177,7 @@ static int open_section(struct loader *ld, const char *section)
 		be->max_ejected_pct = 50;
 		ld->kind = SEC_BACKEND;
 		if (copy_name(be->name, name + 1) < 0)
-			error_at(ld, "invalid backend name '%s'", name + 1);
+			error_at(ld, "invalid backend name '%s' " NAME_HINT, name + 1);
 		return 0;
 	}
 	error_at(ld, "unknown section [%s] (expected [global], [frontend NAME] or [backend NAME])",
@@ -268,17 +275,25 @@ static void set_resolvers(struct loader *ld, const char *value)
 		return;
 	}
 	snprintf(buf, sizeof(buf), "%s", value);
-	for (one = strtok_r(buf, ", \t", &save); one != NULL; one = strtok_r(NULL, ", \t", &save))
+	cfg->resolvers[0] = '\0';
+	/* c-ares takes "IP:PORT,IP:PORT" and nothing else: the list as it wants it */
+	for (one = strtok_r(buf, ", \t", &save); one != NULL; one = strtok_r(NULL, ", \t", &save)) {
+		size_t n = strlen(cfg->resolvers);
+
 		if (rlb_parse_addr(one, &ss, &len) < 0) {
 			error_at(ld, "resolvers: invalid address '%s' (expected IP:PORT, comma-separated)", one);
 			return;
 		}
-	snprintf(cfg->resolvers, sizeof(cfg->resolvers), "%s", value);
+		snprintf(cfg->resolvers + n, sizeof(cfg->resolvers) - n, "%s%s", n ? "," : "", one);
+	}
+	if (cfg->resolvers[0] == '\0')
+		error_at(ld, "resolvers: expected IP:PORT, comma-separated");
 }
 
 /* A name (HOST:PORT, HOST not an IP): RFC 1123 letters, digits, '-', '.'
- * ('_' too, as in SRV-style names), not all digits and dots (that is a bad
- * IPv4 address, "300.0.0.1"). Writes the host and the port. */
+ * ('_' too, which container platforms put in service names), not all
+ * digits and dots (that is a bad IPv4 address, "300.0.0.1"). Writes the
+ * host and the port. */
 static int split_name(const char *text, char *host, size_t hostlen, uint16_t *port)
 {
 	const char *colon = strrchr(text, ':');
@@ -296,8 +311,11 @@ static int split_name(const char *text, char *host, size_t hostlen, uint16_t *po
 	return 0;
 }
 
+#define ADDR_TEXT_MAX 64 /* sizeof addr_text and listen_text */
+
 /* An address: IP:PORT now, or HOST:PORT noted to resolve at the end (b, i
- * as in struct loader's names). 0, or -EINVAL when it is neither. */
+ * as in struct loader's names). 0, -ENAMETOOLONG past ADDR_TEXT_MAX - 1
+ * characters, or -EINVAL when it is neither. */
 static int parse_or_note(struct loader *ld, const char *text, struct sockaddr_storage *ss, socklen_t *len, int b,
 			 size_t i)
 {
@@ -305,6 +323,8 @@ static int parse_or_note(struct loader *ld, const char *text, struct sockaddr_st
 	uint16_t port;
 	void *slot;
 
+	if (strlen(text) >= ADDR_TEXT_MAX)
+		return -ENAMETOOLONG; /* kept as text, for the log and to resolve at the end */
 	if (rlb_parse_addr(text, ss, len) == 0)
 		return 0;
 	if (split_name(text, host, sizeof(host), &port) < 0)
@@ -369,14 +389,18 @@ static int frontend_key(struct loader *ld, const char *key, const char *value)
 	struct rlb_frontend *fe = &ld->cfg->frontends[ld->cfg->num_frontends - 1];
 
 	if (strcmp(key, "listen") == 0) {
-		if (parse_or_note(ld, value, &fe->listen, &fe->listen_len, -1, ld->cfg->num_frontends - 1) < 0)
-			error_at(ld, "listen: invalid address '%s' (expected IP:PORT or HOST:PORT)", value);
+		int rc = parse_or_note(ld, value, &fe->listen, &fe->listen_len, -1, ld->cfg->num_frontends - 1);
+
+		if (rc < 0)
+			error_at(ld, "listen: %s '%s' (expected IP:PORT or HOST:PORT)",
+				 rc == -ENAMETOOLONG ? "address too long (at most 63 characters):" : "invalid address",
+				 value);
 		snprintf(fe->listen_text, sizeof(fe->listen_text), "%s", value);
 		snprintf(fe->listen_port, sizeof(fe->listen_port), "%s", strrchr(value, ':') ? strrchr(value, ':') + 1 : "");
 		fe->listen_line = ld->line;
 	} else if (strcmp(key, "backend") == 0) {
 		if (copy_name(fe->backend_name, value) < 0)
-			error_at(ld, "backend: invalid name '%s'", value);
+			error_at(ld, "backend: invalid name '%s' " NAME_HINT, value);
 		fe->backend_line = ld->line;
 	} else if (strcmp(key, "timeout_client") == 0) {
 		set_timeout(ld, key, value, &fe->timeout_client_ms);
@@ -496,6 +520,7 @@ static int add_server(struct loader *ld, struct rlb_backend *be, const char *val
 {
 	char buf[256], *save = NULL, *name, *addr, *opt;
 	struct rlb_server *srv;
+	int rc;
 
 	snprintf(buf, sizeof(buf), "%s", value);
 	name = strtok_r(buf, " \t", &save);
@@ -511,10 +536,11 @@ static int add_server(struct loader *ld, struct rlb_backend *be, const char *val
 		return -ENOMEM;
 	srv->weight_config = 1;
 	if (copy_name(srv->name, name) < 0)
-		error_at(ld, "server: invalid name '%s'", name);
-	if (parse_or_note(ld, addr, &srv->addr, &srv->addr_len, (int)(be - ld->cfg->backends),
-			  be->num_servers - 1) < 0)
-		error_at(ld, "server: invalid address '%s' (expected IP:PORT or HOST:PORT)", addr);
+		error_at(ld, "server: invalid name '%s' " NAME_HINT, name);
+	rc = parse_or_note(ld, addr, &srv->addr, &srv->addr_len, (int)(be - ld->cfg->backends), be->num_servers - 1);
+	if (rc < 0)
+		error_at(ld, "server: %s '%s' (expected IP:PORT or HOST:PORT)",
+			 rc == -ENAMETOOLONG ? "address too long (at most 63 characters):" : "invalid address", addr);
 	snprintf(srv->addr_text, sizeof(srv->addr_text), "%s", addr);
 	while ((opt = strtok_r(NULL, " \t", &save)) != NULL)
 		if (!server_option(ld, srv, opt))
@@ -531,6 +557,7 @@ static int add_group(struct loader *ld, struct rlb_backend *be, const char *valu
 	struct rlb_server_group *g;
 	unsigned long max = 16;
 	uint32_t every = 5000;
+	unsigned seen = 0; /* resolve_every (1), max (2) */
 
 	snprintf(buf, sizeof(buf), "%s", value);
 	prefix = strtok_r(buf, " \t", &save);
@@ -544,14 +571,20 @@ static int add_group(struct loader *ld, struct rlb_backend *be, const char *valu
 		return -ENOMEM;
 	g->line = ld->line;
 	if (strlen(prefix) + 5 > sizeof(g->prefix) || copy_name(g->prefix, prefix) < 0)
-		error_at(ld, "servers: invalid prefix '%s'", prefix);
+		error_at(ld, "servers: invalid prefix '%s' " NAME_HINT, prefix);
 	if (split_name(addr, g->host, sizeof(g->host), &g->port) < 0)
 		error_at(ld, "servers: invalid address '%s' (expected HOST:PORT)", addr);
 	while ((opt = strtok_r(NULL, " \t", &save)) != NULL) {
 		if (strncmp(opt, "resolve_every=", 14) == 0) {
+			if (seen & 1)
+				error_at(ld, "servers: resolve_every given twice");
+			seen |= 1;
 			if (rlb_parse_duration_ms(opt + 14, &every) < 0 || every < 1000)
 				error_at(ld, "servers: resolve_every: expected a duration of at least 1s, got '%s'", opt + 14);
 		} else if (strncmp(opt, "max=", 4) == 0) {
+			if (seen & 2)
+				error_at(ld, "servers: max given twice");
+			seen |= 2;
 			if (parse_uint(opt + 4, 1, 1024, &max) < 0)
 				error_at(ld, "servers: max: expected 1..1024, got '%s'", opt + 4);
 		} else if (!server_option(ld, &tmpl, opt)) {
@@ -876,55 +909,90 @@ static void set_unavailable(struct rlb_backend *be)
 		 ms ? (ms + 999) / 1000 : 1);
 }
 
-#define RESOLVE_TIMEOUT_MS 5000 /* a name at load: no answer in this long is an error */
+#define RESOLVE_TIMEOUT_MS 5000 /* the names at load, all at once: no answer in this long is an error */
 
-/* Names given for a server or a listen address: their first address (sorted,
- * so the same answer gives the same one), or an error naming the line. A
- * name may have several: `servers =` makes one server per address. */
-static void resolve_names(struct loader *ld)
+static struct rlb_server_group *group_at(struct rlb_config *cfg, size_t k)
 {
-	struct rlb_config *cfg = ld->cfg;
-
-	for (size_t k = 0; k < ld->nnames && !ld->failed; k++) {
-		int b = ld->names[k].b;
-		size_t i = ld->names[k].i, n = 0;
-		struct sockaddr_storage *ss = b < 0 ? &cfg->frontends[i].listen : &cfg->backends[b].servers[i].addr;
-		socklen_t *len = b < 0 ? &cfg->frontends[i].listen_len : &cfg->backends[b].servers[i].addr_len;
-		const char *text = b < 0 ? cfg->frontends[i].listen_text : cfg->backends[b].servers[i].addr_text;
-		char host[128], why[128];
-		uint16_t port;
-
-		ld->line = ld->names[k].line;
-		split_name(text, host, sizeof(host), &port);
-		if (rlb_resolve_blocking(host, port, cfg->resolvers, RESOLVE_TIMEOUT_MS, ss, 1, &n, why, sizeof(why)) < 0)
-			error_at(ld, "%s: cannot resolve '%s': %s", b < 0 ? "listen" : "server", host, why);
-		else if (n == 0)
-			error_at(ld, "%s: '%s' has no address", b < 0 ? "listen" : "server", host);
-		else
-			*len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-	}
+	for (size_t b = 0; b < cfg->num_backends; k -= cfg->backends[b++].num_groups)
+		if (k < cfg->backends[b].num_groups)
+			return &cfg->backends[b].groups[k];
+	return NULL;
 }
 
-/* Each group's addresses now, for its slots at start. A name that does
- * not resolve here is no error: its slots wait without an address, and
- * the control thread asks again every resolve_every (HAProxy's init-addr
- * none); said as a warning. */
-static int resolve_groups(struct loader *ld, struct rlb_backend *be)
+/* Every name of the file, resolved together (one wait for all):
+ *  - a server's or a listen address's name takes its first address (sorted,
+ *    so the same answer gives the same one), or is an error naming its line
+ *    (`servers =` makes one server per address);
+ *  - a group's name gives the addresses its slots start with. One that does
+ *    not resolve now is no error: its slots wait without an address and
+ *    the control thread asks again every resolve_every (HAProxy's
+ *    init-addr none); on a reload they keep what ran (dns.c). A warning. */
+static void resolve_all(struct loader *ld)
 {
-	for (size_t k = 0; k < be->num_groups; k++) {
-		struct rlb_server_group *g = &be->groups[k];
-		char why[128];
+	struct rlb_config *cfg = ld->cfg;
+	size_t ngroups = 0, njobs;
+	struct rlb_resolve_job *jobs;
+	char (*hosts)[128];
 
-		for (uint32_t j = 0; j < g->max; j++)
-			be->servers[g->first + j].group = g;
-		if ((g->loaded = calloc(g->max, sizeof(*g->loaded))) == NULL)
-			return -ENOMEM;
-		if (rlb_resolve_blocking(g->host, g->port, ld->cfg->resolvers, RESOLVE_TIMEOUT_MS, g->loaded, g->max,
-					 &g->num_loaded, why, sizeof(why)) < 0)
-			rlb_warn("%s:%d: servers %s: cannot resolve '%s' now (%s): its servers wait without an address, "
-				 "asked again every %u ms", ld->path, g->line, g->prefix, g->host, why, g->resolve_every_ms);
+	for (size_t b = 0; b < cfg->num_backends; b++)
+		ngroups += cfg->backends[b].num_groups;
+	njobs = ld->nnames + ngroups;
+	if (njobs == 0)
+		return;
+	jobs = calloc(njobs, sizeof(*jobs));
+	hosts = calloc(ld->nnames + 1, sizeof(*hosts));
+	if (jobs == NULL || hosts == NULL)
+		goto oom;
+	for (size_t k = 0; k < ld->nnames; k++) {
+		int b = ld->names[k].b;
+		size_t i = ld->names[k].i;
+
+		split_name(b < 0 ? cfg->frontends[i].listen_text : cfg->backends[b].servers[i].addr_text, hosts[k],
+			   sizeof(hosts[k]), &jobs[k].port); /* it split when it was noted */
+		jobs[k].host = hosts[k];
+		jobs[k].out = b < 0 ? &cfg->frontends[i].listen : &cfg->backends[b].servers[i].addr;
+		jobs[k].max = 1;
 	}
-	return 0;
+	for (size_t k = 0; k < ngroups; k++) {
+		struct rlb_server_group *g = group_at(cfg, k);
+		struct rlb_resolve_job *j = &jobs[ld->nnames + k];
+
+		if ((g->loaded = calloc(RLB_RESOLVE_MAX, sizeof(*g->loaded))) == NULL)
+			goto oom;
+		*j = (struct rlb_resolve_job){ .host = g->host, .port = g->port, .out = g->loaded,
+					       .max = RLB_RESOLVE_MAX };
+	}
+	rlb_resolve_blocking(jobs, njobs, cfg->resolvers, RESOLVE_TIMEOUT_MS);
+	for (size_t k = 0; k < ld->nnames && !ld->failed; k++) {
+		int b = ld->names[k].b;
+		size_t i = ld->names[k].i;
+		socklen_t *len = b < 0 ? &cfg->frontends[i].listen_len : &cfg->backends[b].servers[i].addr_len;
+
+		ld->line = ld->names[k].line;
+		if (jobs[k].rc < 0)
+			error_at(ld, "%s: cannot resolve '%s': %s", b < 0 ? "listen" : "server", hosts[k], jobs[k].why);
+		else if (jobs[k].n == 0)
+			error_at(ld, "%s: '%s' has no address", b < 0 ? "listen" : "server", hosts[k]);
+		else
+			*len = jobs[k].out->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	}
+	for (size_t k = 0; k < ngroups; k++) {
+		struct rlb_server_group *g = group_at(cfg, k);
+		struct rlb_resolve_job *j = &jobs[ld->nnames + k];
+
+		g->num_loaded = j->n;
+		g->loaded_ok = j->rc == 0;
+		if (!g->loaded_ok)
+			rlb_warn("%s:%d: servers %s: cannot resolve '%s' now (%s): its servers wait without an address, "
+				 "asked again every %u ms", ld->path, g->line, g->prefix, g->host, j->why, g->resolve_every_ms);
+	}
+	free(jobs);
+	free(hosts);
+	return;
+oom:
+	free(jobs);
+	free(hosts);
+	error_at(ld, "out of memory");
 }
 
 /* Checks what can only be checked once the whole file is read. */
@@ -933,7 +1001,7 @@ static void check_whole(struct loader *ld)
 	struct rlb_config *cfg = ld->cfg;
 	size_t i, j;
 
-	resolve_names(ld);
+	resolve_all(ld);
 	if (ld->failed)
 		return;
 	if (cfg->num_frontends == 0) {
@@ -974,8 +1042,9 @@ static void check_whole(struct loader *ld)
 			be->servers[j].index = (uint32_t)j;
 			be->servers[j].backend = be;
 		}
-		if (resolve_groups(ld, be) < 0)
-			error_at(ld, "out of memory");
+		for (size_t k = 0; k < be->num_groups; k++)
+			for (uint32_t s = 0; s < be->groups[k].max; s++)
+				be->servers[be->groups[k].first + s].group = &be->groups[k];
 		set_unavailable(be);
 	}
 }

@@ -106,9 +106,12 @@ struct rlb_server_group {
 	uint32_t resolve_every_ms;
 	uint32_t first, max;       /* backend->servers[first .. first + max) */
 	int line;
-	/* The addresses at config load (sorted), given to the slots at start. */
+	/* The answer at config load (sorted), given to the slots at start; on
+	 * a reload whose question failed (loaded_ok 0), the slots keep what the
+	 * running generation had. */
 	struct sockaddr_storage *loaded;
 	size_t num_loaded;
+	uint8_t loaded_ok;
 };
 
 /** Copies srv's address (consistent, if the control thread rewrites it

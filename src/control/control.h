@@ -58,6 +58,7 @@ struct ctl_group {
 	struct rlb_timer next;        /* the next question */
 	uint8_t asking;               /* a question is out */
 	uint8_t failing;              /* an episode of failed answers is logged */
+	uint8_t over_logged;          /* more addresses than slots is logged */
 };
 
 struct rlb_control {

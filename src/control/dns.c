@@ -16,6 +16,7 @@
 
 #include "control/control.h"
 #include "control/resolver.h"
+#include "ringlb/balancer_util.h"
 
 static int has_addr(const struct sockaddr_storage *ss)
 {
@@ -27,10 +28,21 @@ static int same(const struct sockaddr_storage *a, const struct sockaddr_storage 
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
+/* Where a new address goes first: a slot from a hash of the address, so
+ * two ringlb that learn the same addresses in another order (one started
+ * later, or restarted) mostly give them the same slots, and so the same
+ * keys under consistent hashing. */
+static size_t preferred_slot(const struct sockaddr_storage *ss, size_t slots)
+{
+	size_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+
+	return (size_t)(rlb_hash64(ss, len, 0x646e73) % slots);
+}
+
 size_t rlb_dns_assign(const struct sockaddr_storage *cur, size_t slots, const struct sockaddr_storage *addrs,
 		      size_t n, struct sockaddr_storage *next)
 {
-	size_t changed = 0, free_slot = 0;
+	size_t changed = 0, placed_new = 0, empty = 0;
 
 	for (size_t i = 0; i < slots; i++) { /* a slot keeps its address while the answer has it */
 		int kept = 0;
@@ -42,15 +54,21 @@ size_t rlb_dns_assign(const struct sockaddr_storage *cur, size_t slots, const st
 		else
 			memset(&next[i], 0, sizeof(next[i]));
 	}
-	for (size_t k = 0; k < n; k++) { /* new ones: the lowest empty slots */
+	for (size_t i = 0; i < slots; i++)
+		empty += !has_addr(&next[i]);
+	for (size_t k = 0; k < n && placed_new < empty; k++) { /* new ones: their slot, or the next empty one */
 		int placed = 0;
 
 		for (size_t i = 0; i < slots && !placed; i++)
 			placed = same(&next[i], &addrs[k]);
-		while (!placed && free_slot < slots && has_addr(&next[free_slot]))
-			free_slot++;
-		if (!placed && free_slot < slots)
-			next[free_slot++] = addrs[k];
+		for (size_t i = preferred_slot(&addrs[k], slots), tries = 0; !placed && tries < slots; tries++) {
+			if (!has_addr(&next[i])) {
+				next[i] = addrs[k];
+				placed = 1;
+				placed_new++;
+			}
+			i = (i + 1) % slots;
+		}
 	}
 	for (size_t i = 0; i < slots; i++)
 		changed += !same(&cur[i], &next[i]);
@@ -113,7 +131,10 @@ void rlb_dns_init_slots(struct ctl_backend *cb, struct rlb_control *prev)
 
 		for (uint32_t i = 0; was != NULL && i < g->max && i < was->g->max; i++)
 			cur[i] = was->cb->be->servers[was->g->first + i].addr;
-		rlb_dns_assign(cur, g->max, g->loaded, g->num_loaded, next);
+		if (was != NULL && !g->loaded_ok) /* a reload while DNS fails: what ran goes on */
+			memcpy(next, cur, sizeof(next));
+		else
+			rlb_dns_assign(cur, g->max, g->loaded, g->num_loaded, next);
 		for (uint32_t i = 0; i < g->max; i++)
 			set_address(&be->servers[g->first + i], &next[i]);
 	}
@@ -135,6 +156,13 @@ static void slot_changed(struct ctl_group *cg, uint32_t i, const struct sockaddr
 	if (has_addr(ss)) {
 		rlb_health_init(&cs->h, &cg->cb->rules, srv->disabled_config);
 		cs->h.admin = admin;
+		/* Checked servers take traffic once a check passed (Envoy's
+		 * pending first check), so an address that is dead, or comes
+		 * and goes in DNS, gets none on its say-so alone. */
+		if (cs->hc != NULL) {
+			cs->h.checked_down = 1;
+			cs->h.passes = cg->cb->rules.rise > 0 ? cg->cb->rules.rise - 1 : 0;
+		}
 		snprintf(cs->reason, sizeof(cs->reason), "DNS: %.60s has %.63s", cg->g->host, srv->addr_text);
 	} else {
 		cs->h.unresolved = 1;
@@ -171,6 +199,10 @@ static void answered(void *arg, int status, const char *why, const struct sockad
 		rlb_log("backend %s servers %s: '%s' resolves again (%zu address(es))", be->name, cg->g->prefix,
 			cg->g->host, n);
 	cg->failing = 0;
+	if (n > cg->g->max && !cg->over_logged)
+		rlb_warn("backend %s servers %s: '%s' has %zu addresses, max = %u: those without a server are left "
+			 "out (raise max)", be->name, cg->g->prefix, cg->g->host, n, cg->g->max);
+	cg->over_logged = n > cg->g->max;
 	for (uint32_t i = 0; i < cg->g->max; i++)
 		cur[i] = be->servers[cg->g->first + i].addr;
 	changed = rlb_dns_assign(cur, cg->g->max, addrs, n, next);
@@ -193,7 +225,7 @@ static void ask(struct rlb_timer *t)
 	if (cg->ctl->loop.stopping || cg->asking)
 		return;
 	cg->asking = 1;
-	rlb_resolver_query(cg->ctl->resolver, cg->g->host, cg->g->port, cg->g->max, answered, cg);
+	rlb_resolver_query(cg->ctl->resolver, cg->g->host, cg->g->port, RLB_RESOLVE_MAX, answered, cg);
 }
 
 int rlb_dns_start(struct rlb_control *ctl)
@@ -215,6 +247,7 @@ int rlb_dns_start(struct rlb_control *ctl)
 			struct ctl_group *cg = &ctl->groups[ctl->num_groups++];
 
 			*cg = (struct ctl_group){ .ctl = ctl, .cb = &ctl->backends[b], .g = &cfg->backends[b].groups[k] };
+			cg->failing = !cg->g->loaded_ok; /* the load said so already: its end is said too */
 			rlb_timer_init(&cg->next, ask);
 			/* The answer at load is fresh: the first question one period on. */
 			rlb_timer_arm(&ctl->loop.timers, &cg->next, cg->g->resolve_every_ms);

@@ -346,13 +346,11 @@ static void build_request(struct health_check *hc)
 
 void rlb_health_check_address_changed(struct health_check *hc)
 {
-	int was_checking = hc->conn != NULL && hc->conn->in_check;
-
 	release_conn(hc, 0); /* a check in progress is dropped, not judged */
 	build_request(hc);
 	snprintf(hc->cs->last_check, sizeof(hc->cs->last_check), "none yet");
-	if (was_checking && !hc->ctl->loop.stopping)
-		schedule(hc, jittered(hc));
+	if (!hc->ctl->loop.stopping) /* a new address waits for its first check: soon */
+		schedule(hc, 1);
 }
 
 int rlb_health_check_create(struct rlb_control *ctl, struct ctl_backend *cb, struct ctl_server *cs)

@@ -42,8 +42,8 @@ void rlb_json_string(struct rlb_buf *b, const char *s)
 	rlb_buf_printf(b, "\"");
 }
 
-/* A label value: backslash, quote and newline escaped (names have no
- * spaces, but may hold quotes). */
+/* A label value, escaped as Prometheus says (names are letters, digits and
+ * - _ . : since the config allows no more: kept as a second line of defence). */
 static void label(struct rlb_buf *b, const char *s)
 {
 	for (; *s; s++)

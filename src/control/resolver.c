@@ -25,15 +25,18 @@ static int addr_cmp(const void *a, const void *b)
 }
 
 /* The answer's addresses with port, sorted and without duplicates (each
- * record comes once per socket type otherwise), at most max. */
+ * record comes once per socket type otherwise), at most max: the lowest,
+ * whatever order the answer had them in. */
 static size_t collect(const struct ares_addrinfo *ai, uint16_t port, struct sockaddr_storage *out, size_t max)
 {
-	struct sockaddr_storage all[RLB_RESOLVE_MAX];
-	size_t n = 0, kept = 0;
+	size_t n = 0, kept = 0, cap = 0;
+	struct sockaddr_storage *all;
 
-	for (const struct ares_addrinfo_node *node = ai ? ai->nodes : NULL; node && n < RLB_RESOLVE_MAX;
-	     node = node->ai_next) {
-		memset(&all[n], 0, sizeof(all[n]));
+	for (const struct ares_addrinfo_node *node = ai ? ai->nodes : NULL; node; node = node->ai_next)
+		cap++;
+	if (cap == 0 || (all = calloc(cap, sizeof(*all))) == NULL)
+		return 0;
+	for (const struct ares_addrinfo_node *node = ai->nodes; node; node = node->ai_next) {
 		if (node->ai_family == AF_INET) {
 			memcpy(&all[n], node->ai_addr, sizeof(struct sockaddr_in));
 			((struct sockaddr_in *)&all[n])->sin_port = htons(port);
@@ -49,6 +52,7 @@ static size_t collect(const struct ares_addrinfo *ai, uint16_t port, struct sock
 	for (size_t i = 0; i < n && kept < max; i++)
 		if (i == 0 || addr_cmp(&all[i], &all[i - 1]) != 0)
 			out[kept++] = all[i];
+	free(all);
 	return kept;
 }
 
@@ -92,21 +96,16 @@ static int sock_bit(int bits, int i)
 	return (int)(((unsigned)bits >> i) & 1u);
 }
 
-struct wait_answer {
-	int done, status;
-	uint16_t port;
-	struct sockaddr_storage *out;
-	size_t max, n;
-};
-
 static void got_blocking(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
-	struct wait_answer *a = arg;
+	struct rlb_resolve_job *j = arg;
 
 	(void)timeouts;
-	a->done = 1;
-	a->status = status;
-	a->n = status == ARES_SUCCESS ? collect(ai, a->port, a->out, a->max) : 0;
+	j->done = 1;
+	j->n = status == ARES_SUCCESS ? collect(ai, j->port, j->out, j->max) : 0;
+	j->rc = status == ARES_ECANCELLED ? -ETIMEDOUT : status_errno(status);
+	if (j->rc < 0)
+		snprintf(j->why, sizeof(j->why), "%s", j->rc == -ETIMEDOUT ? "no answer in time" : ares_strerror(status));
 	ares_freeaddrinfo(ai);
 }
 
@@ -118,30 +117,22 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int rlb_resolve_blocking(const char *host, uint16_t port, const char *resolvers, uint32_t timeout_ms,
-			 struct sockaddr_storage *out, size_t max, size_t *n, char *why, size_t whylen)
+/* Polls the channel's sockets until every job is done or the deadline. */
+static void wait_all(ares_channel ch, struct rlb_resolve_job *jobs, size_t njobs, uint64_t deadline)
 {
-	struct wait_answer a = { .port = port, .out = out, .max = max };
-	struct ares_addrinfo_hints hints = stream_hints();
-	struct ares_options opt = { 0 };
-	uint64_t deadline = mono_ms() + timeout_ms;
-	ares_channel ch;
-	int rc = new_channel(&ch, resolvers, &opt, 0);
-
-	if (rc < 0) {
-		snprintf(why, whylen, "%s", rc == -EINVAL ? "bad resolvers" : "out of memory");
-		return rc;
-	}
-	ares_getaddrinfo(ch, host, NULL, &hints, got_blocking, &a);
-	while (!a.done) {
+	for (;;) {
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM), k = 0;
-		uint64_t now = mono_ms();
+		size_t done = 0;
 
-		if (now >= deadline) {
-			ares_cancel(ch); /* calls got_blocking: done */
-			break;
+		for (size_t i = 0; i < njobs; i++)
+			done += jobs[i].done;
+		if (done == njobs)
+			return;
+		if (mono_ms() >= deadline) {
+			ares_cancel(ch); /* calls got_blocking for the rest: done */
+			return;
 		}
 		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
 			int r = sock_bit(bits, i), w = sock_bit(bits, i + ARES_GETSOCK_MAXNUM);
@@ -155,12 +146,28 @@ int rlb_resolve_blocking(const char *host, uint16_t port, const char *resolvers,
 					pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD);
 		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* timeouts */
 	}
+}
+
+int rlb_resolve_blocking(struct rlb_resolve_job *jobs, size_t njobs, const char *resolvers, uint32_t timeout_ms)
+{
+	struct ares_addrinfo_hints hints = stream_hints();
+	struct ares_options opt = { 0 };
+	ares_channel ch;
+	int rc = njobs ? new_channel(&ch, resolvers, &opt, 0) : 0;
+
+	for (size_t i = 0; i < njobs; i++) {
+		jobs[i].done = 0;
+		jobs[i].n = 0;
+		jobs[i].rc = rc;
+		snprintf(jobs[i].why, sizeof(jobs[i].why), "%s", rc == -EINVAL ? "bad resolvers" : "out of memory");
+	}
+	if (njobs == 0 || rc < 0)
+		return rc;
+	for (size_t i = 0; i < njobs; i++)
+		ares_getaddrinfo(ch, jobs[i].host, NULL, &hints, got_blocking, &jobs[i]);
+	wait_all(ch, jobs, njobs, mono_ms() + timeout_ms);
 	ares_destroy(ch);
-	*n = a.n;
-	rc = a.status == ARES_ECANCELLED ? -ETIMEDOUT : status_errno(a.status);
-	if (rc < 0)
-		snprintf(why, whylen, "%s", rc == -ETIMEDOUT ? "no answer in time" : ares_strerror(a.status));
-	return rc;
+	return 0;
 }
 
 /* ---- on the control loop ---- */
@@ -294,13 +301,14 @@ int rlb_resolver_new(struct worker *loop, const char *resolvers, struct rlb_reso
 static void got_async(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
 	struct query *q = arg;
-	struct sockaddr_storage addrs[RLB_RESOLVE_MAX];
-	size_t n = status == ARES_SUCCESS ? collect(ai, q->port, addrs, q->max) : 0;
-	int rc = status_errno(status);
+	struct sockaddr_storage *addrs = calloc(q->max ? q->max : 1, sizeof(*addrs));
+	size_t n = status == ARES_SUCCESS && addrs != NULL ? collect(ai, q->port, addrs, q->max) : 0;
+	int rc = addrs == NULL ? -ENOMEM : status_errno(status);
 
 	(void)timeouts;
 	ares_freeaddrinfo(ai);
-	q->done(q->arg, rc, rc < 0 ? ares_strerror(status) : "", addrs, n);
+	q->done(q->arg, rc, rc == -ENOMEM ? "out of memory" : rc < 0 ? ares_strerror(status) : "", addrs, n);
+	free(addrs);
 	free(q);
 }
 

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define RLB_RESOLVE_MAX 256 /* addresses kept from one answer */
+#define RLB_RESOLVE_MAX 1024 /* addresses kept from one answer: as many as a group's slots */
 
 struct worker;
 struct rlb_resolver;
@@ -25,13 +25,25 @@ typedef void (*rlb_resolved_fn)(void *arg, int status, const char *why, const st
 /** Once per process, before any other call here (main thread). 0 or -EIO. */
 int rlb_resolver_library_init(void);
 
+/* One name to resolve now (rlb_resolve_blocking). */
+struct rlb_resolve_job {
+	const char *host;
+	uint16_t port;
+	struct sockaddr_storage *out; /* [max]: the addresses with port, sorted */
+	size_t max;
+	size_t n;                     /* out: how many */
+	int rc;                       /* out: 0, or a negative errno with why */
+	char why[96];
+	int done;                     /* (the resolver's) */
+};
+
 /**
- * Resolves host now, waiting up to timeout_ms (main thread, at config load).
- * Writes up to max addresses with port to out, sorted, and their count to
- * *n. Returns 0, or a negative errno with why set.
+ * Resolves every job's name now, all at once, waiting up to timeout_ms in
+ * all (main thread, at config load: many names cost one timeout, not one
+ * each). Fills each job's n, rc and why. Returns 0, or a negative errno
+ * (bad resolvers, memory) with every job failed with why.
  */
-int rlb_resolve_blocking(const char *host, uint16_t port, const char *resolvers, uint32_t timeout_ms,
-			 struct sockaddr_storage *out, size_t max, size_t *n, char *why, size_t whylen);
+int rlb_resolve_blocking(struct rlb_resolve_job *jobs, size_t njobs, const char *resolvers, uint32_t timeout_ms);
 
 /** A resolver on loop (the control thread's): its sockets are polled by the
  * loop's ring. 0 or a negative errno. Control thread (or main, before it starts). */

@@ -139,18 +139,37 @@ void rlb_upstream_pool_flush(struct worker *w, struct rlb_server *srv)
 
 /* The most recently used idle connection: the least likely to have been
  * closed by the server's own keep-alive timeout. */
+/* Whether u still goes where its server is: a DNS slot's address may have
+ * changed while u was busy (the pool flush on the change saw only the idle
+ * ones), or in this loop turn (the flush comes at its end); a request for
+ * the slot must not reach the old machine. */
+static int still_there(const struct upstream *u)
+{
+	struct sockaddr_storage now;
+	socklen_t len;
+
+	if (u->srv->group == NULL)
+		return 1;
+	rlb_server_addr(u->srv, &now, &len);
+	return len == u->addr_len && memcmp(&now, &u->addr, len) == 0;
+}
+
 static struct upstream *pool_take(struct worker *w, struct rlb_server *srv)
 {
 	struct server_pool *p = pool_of(w, srv);
 	struct upstream *u;
 
-	if (p->n_idle == 0)
-		return NULL;
-	u = rlb_container_of(p->idle.prev, struct upstream, pool_link);
-	pool_remove(w, u);
-	rlb_timer_cancel(&u->c.timer);
-	u->reused = 1;
-	return u;
+	while (p->n_idle > 0) {
+		u = rlb_container_of(p->idle.prev, struct upstream, pool_link);
+		pool_remove(w, u);
+		if (still_there(u)) {
+			rlb_timer_cancel(&u->c.timer);
+			u->reused = 1;
+			return u;
+		}
+		rlb_conn_close(&u->c); /* this loop turn moved its DNS slot: the pool flush comes at its end */
+	}
+	return NULL;
 }
 
 static struct upstream *connect_new(struct worker *w, struct rlb_server *srv)
@@ -465,20 +484,6 @@ int rlb_upstream_retry_elsewhere(struct session *s, uint32_t why, enum rlb_outco
 		    : why == RLB_RETRY_504 ? RLB_OUTCOME_TIMEOUT : RLB_OUTCOME_BAD_RESPONSE;
 	try_next(s, head_again(s));
 	return 1;
-}
-
-/* Whether u still goes where its server is: a DNS slot's address may have
- * changed while u was busy (the pool flush on the change saw only the idle
- * ones), and a request for the slot must not reach the old machine. */
-static int still_there(const struct upstream *u)
-{
-	struct sockaddr_storage now;
-	socklen_t len;
-
-	if (u->srv->group == NULL)
-		return 1;
-	rlb_server_addr(u->srv, &now, &len);
-	return len == u->addr_len && memcmp(&now, &u->addr, len) == 0;
 }
 
 /* The transaction ended cleanly: record it and pool or close the connection. */

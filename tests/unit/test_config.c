@@ -83,6 +83,19 @@ static void test_all_keys(void **state)
 	rlb_config_free(&cfg);
 }
 
+/* c-ares takes "IP:PORT,IP:PORT" only: a list with blanks loaded, then
+ * failed the start (fresh-eyes review). */
+static void test_resolvers_are_given_to_c_ares_as_it_wants_them(void **state)
+{
+	struct rlb_config cfg;
+
+	(void)state;
+	assert_int_equal(load("[global]\nresolvers = 127.0.0.1:53, 127.0.0.2:5353\n[frontend f]\nlisten = 127.0.0.1:1\n"
+			      "backend = b\n[backend b]\nserver = s 127.0.0.1:2\n", &cfg), 0);
+	assert_string_equal(cfg.resolvers, "127.0.0.1:53,127.0.0.2:5353");
+	rlb_config_free(&cfg);
+}
+
 static void test_defaults(void **state)
 {
 	struct rlb_config cfg;
@@ -114,6 +127,12 @@ static void test_errors_name_file_line_key(void **state)
 	expect_error("[frontend f]\nlisten = local!host:80\n", 2,
 		     "listen: invalid address 'local!host:80' (expected IP:PORT or HOST:PORT)");
 	expect_error("[frontend f]\nlisten = 300.0.0.1:80\n", 2, "listen: invalid address '300.0.0.1:80'");
+	expect_error("[backend b]\nserver = s1 a-name-of-sixty-characters-that-goes-on-and-on-and-on.example:8080\n", 2,
+		     "server: address too long (at most 63 characters)");
+	expect_error("[global]\nresolvers = ,,\n", 2, "resolvers: expected IP:PORT, comma-separated");
+	expect_error("[backend b]\nserver = s\"1 127.0.0.1:80\n", 2,
+		     "server: invalid name 's\"1' (letters, digits and - _ . : only)");
+	expect_error("[frontend caf\xc3\xa9]\nlisten = 127.0.0.1:80\n", 1, "invalid frontend name 'caf");
 	expect_error("[frontend f]\nlisten = 127.0.0.1:70000\n", 2, "listen: invalid address");
 	expect_error("[frontend f]\ntimeout_client = 10x\n", 2, "timeout_client: invalid duration '10x'");
 	expect_error("[backend b]\nbalance = fastest\n", 2, "balance: unknown algorithm 'fastest'");
@@ -286,6 +305,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_resolvers_are_given_to_c_ares_as_it_wants_them),
 		cmocka_unit_test(test_errors_name_file_line_key),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_module_keys),
