@@ -2,6 +2,7 @@
 `servers = PREFIX HOST:PORT resolve_every=D max=N` follows the name's
 records while ringlb runs, each address keeping its slot. A tiny DNS server
 (tests/dns_server.py) on 127.0.0.1 answers, and the test changes it."""
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,27 @@ def testservers(port, last_octets):
     return {i: subprocess.Popen([tool_path("ringlb-testserver"), "--listen", "127.0.0.%d:%d" % (i, port),
                                  "--name", "t%d" % i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for i in last_octets}
+
+
+@contextlib.contextmanager
+def running(records, octets, make_conf):
+    """The tests' DNS server with records, a ringlb-testserver t<N> on
+    127.0.0.<N> for each N of octets (one port for all), and ringlb on
+    make_conf(dns_port, port): yields (dns, port, ringlb); stops them all."""
+    dns = DnsServer(records)
+    port = free_port()
+    servers = testservers(port, octets)
+    lb = None
+    try:
+        wait_serving(port, octets)
+        lb = Ringlb(make_conf(dns.port, port))
+        yield dns, port, lb
+    finally:
+        if lb is not None:
+            lb.close()
+        for p in servers.values():
+            stop_process(p, "ringlb-testserver")
+        dns.stop()
 
 
 def wait_serving(port, octets):
@@ -59,57 +81,47 @@ def group_conf(dns_port, port, balance="round_robin", extra=""):
 
 
 def test_names_in_server_and_listen_resolve_at_load_and_a_name_that_does_not_is_an_error():
-    dns = DnsServer({"known.test": ["127.0.0.1"]})
-    port = free_port()
-    servers = testservers(port, [1])
-    lb = None
-    try:
-        wait_serving(port, [1])
-        lb = Ringlb("[global]\nresolvers = 127.0.0.1:%d\n[frontend main]\nlisten = localhost:@PORT@\nbackend = app\n"
-                    "[backend app]\nserver = s1 known.test:%d\n" % (dns.port, port))
+    def conf(dns_port, port):
+        return ("[global]\nresolvers = 127.0.0.1:%d\n[frontend main]\nlisten = localhost:@PORT@\nbackend = app\n"
+                "[backend app]\nserver = s1 known.test:%d\n" % (dns_port, port))
+    with running({"known.test": ["127.0.0.1"]}, [1], conf) as (dns, port, lb):
         assert who(lb.port, 2) == ["t1", "t1"]
         rc, out, path = check("[global]\nresolvers = 127.0.0.1:%d\n[frontend main]\nlisten = 127.0.0.1:1\n"
                               "backend = app\n[backend app]\nserver = s1 missing.test:80\n" % dns.port)
         assert rc != 0 and "%s:7: server: cannot resolve 'missing.test': " % path in out, out
         rc, out, path = check("[global]\nresolvers = 127.0.0.1:%d, nonsense\n" % dns.port)
         assert rc != 0 and "resolvers: invalid address 'nonsense'" in out, out
-    finally:
-        if lb is not None:
-            lb.close()
-        for p in servers.values():
-            stop_process(p, "ringlb-testserver")
-        dns.stop()
 
 
 def test_servers_follow_the_records_without_a_failed_request():
-    dns = DnsServer({"app.test": ["127.0.0.2", "127.0.0.3"]})
-    port, admin = free_port(), free_port()
-    servers = testservers(port, [2, 3, 4])
-    lb = load = None
+    admin = free_port()
+    load = None
     fd, out = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     try:
-        wait_serving(port, [2, 3, 4])
-        lb = Ringlb(group_conf(dns.port, port).replace("[global]\n", "[global]\nadmin = %d\n" % admin))
-        assert sorted(set(who(lb.port, 8))) == ["t2", "t3"]
-        load = subprocess.Popen([tool_path("ringlb-load"), "--rate", "200", "--duration", "4s", "--timeout", "3s",
-                                 "--server-header", "X-Server", "--json", out, "--quiet",
-                                 "http://127.0.0.1:%d/" % lb.port], stdout=subprocess.DEVNULL)
-        dns.records["app.test"] = ["127.0.0.3", "127.0.0.4"]
-        wait_for(lambda: "-> 127.0.0.4:%d (DNS: app.test)" % port in lb.output(), timeout=5, what="the new record")
-        # At once: a pooled connection to .2 is not reused once its slot moved, even before the
-        # worker hears of the change at the end of its loop turn (fresh-eyes review).
-        assert sorted(set(who(lb.port, 8))) == ["t3", "t4"]
-        dns.records["app.test"] = ["127.0.0.3"]
-        wait_for(lambda: sorted(set(who(lb.port, 4))) == ["t3"], timeout=5, what="the record removed")
-        states = slots(admin)
-        assert sorted(states.values())[-1] == ("up", "127.0.0.3:%d" % port), states
-        assert [s for s, _ in states.values()].count("unresolved") == 3, states
-        # A reload keeps each address in its slot.
-        lb.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: "generation 1: its last worker exited" in lb.output(), what="the reload")
-        assert slots(admin) == states
-        load.wait(30)
+        with running({"app.test": ["127.0.0.2", "127.0.0.3"]}, [2, 3, 4],
+                     lambda d, p: group_conf(d, p).replace("[global]\n", "[global]\nadmin = %d\n" % admin)) \
+                as (dns, port, lb):
+            assert sorted(set(who(lb.port, 8))) == ["t2", "t3"]
+            load = subprocess.Popen([tool_path("ringlb-load"), "--rate", "200", "--duration", "4s", "--timeout", "3s",
+                                     "--server-header", "X-Server", "--json", out, "--quiet",
+                                     "http://127.0.0.1:%d/" % lb.port], stdout=subprocess.DEVNULL)
+            dns.records["app.test"] = ["127.0.0.3", "127.0.0.4"]
+            wait_for(lambda: "-> 127.0.0.4:%d (DNS: app.test)" % port in lb.output(), timeout=5,
+                     what="the new record")
+            # At once: a pooled connection to .2 is not reused once its slot moved, even before the
+            # worker hears of the change at the end of its loop turn (fresh-eyes review).
+            assert sorted(set(who(lb.port, 8))) == ["t3", "t4"]
+            dns.records["app.test"] = ["127.0.0.3"]
+            wait_for(lambda: sorted(set(who(lb.port, 4))) == ["t3"], timeout=5, what="the record removed")
+            states = slots(admin)
+            assert sorted(states.values())[-1] == ("up", "127.0.0.3:%d" % port), states
+            assert [s for s, _ in states.values()].count("unresolved") == 3, states
+            # A reload keeps each address in its slot.
+            lb.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "generation 1: its last worker exited" in lb.output(), what="the reload")
+            assert slots(admin) == states
+            load.wait(30)
         with open(out) as f:
             doc = json.load(f)
         assert doc["errors_total"] == 0 and doc["requests"] >= 600, doc
@@ -118,21 +130,12 @@ def test_servers_follow_the_records_without_a_failed_request():
         os.unlink(out)
         if load is not None and load.poll() is None:
             load.kill()
-        if lb is not None:
-            lb.close()
-        for p in servers.values():
-            stop_process(p, "ringlb-testserver")
-        dns.stop()
 
 
 def test_consistent_hash_moves_only_the_keys_of_the_address_that_changed_and_a_silent_dns_changes_nothing():
-    dns = DnsServer({"app.test": ["127.0.0.2", "127.0.0.3", "127.0.0.4"]})
-    port = free_port()
-    servers = testservers(port, [2, 3, 4, 5])
-    lb = None
-    try:
-        wait_serving(port, [2, 3, 4, 5])
-        lb = Ringlb(group_conf(dns.port, port, balance="consistent_hash", extra="hash_key = header:X-Key\n"))
+    def conf(dns_port, port):
+        return group_conf(dns_port, port, balance="consistent_hash", extra="hash_key = header:X-Key\n")
+    with running({"app.test": ["127.0.0.2", "127.0.0.3", "127.0.0.4"]}, [2, 3, 4, 5], conf) as (dns, port, lb):
         keys = ["user%d" % i for i in range(60)]
         before = {k: who(lb.port, 1, k)[0] for k in keys}
         assert set(before.values()) == {"t2", "t3", "t4"}, before
@@ -155,35 +158,21 @@ def test_consistent_hash_moves_only_the_keys_of_the_address_that_changed_and_a_s
         assert {k: who(lb.port, 1, k)[0] for k in keys} == after
         dns.silent = False
         wait_for(lambda: "'app.test' resolves again (3 address(es))" in lb.output(), timeout=10, what="answers again")
-    finally:
-        if lb is not None:
-            lb.close()
-        for p in servers.values():
-            stop_process(p, "ringlb-testserver")
-        dns.stop()
 
 
 def test_a_new_address_of_a_checked_group_waits_for_a_passing_check():
     """A dead address that (re)appears in DNS took traffic at once, before
     any check (fresh-eyes review): with retries = 0, half the requests 503."""
-    dns = DnsServer({"app.test": ["127.0.0.2"]})
-    port, admin = free_port(), free_port()
-    servers = testservers(port, [2])  # nothing listens on 127.0.0.3
-    lb = None
-    try:
-        wait_serving(port, [2])
-        checks = "retries = 0\neject_after = 0\nhealth_check = /healthz\nhealth_interval = 1s\n"
-        lb = Ringlb(group_conf(dns.port, port, extra=checks).replace("[global]\n", "[global]\nadmin = %d\n" % admin))
+    admin = free_port()
+    checks = "retries = 0\neject_after = 0\nhealth_check = /healthz\nhealth_interval = 1s\n"
+
+    def conf(dns_port, port):
+        return group_conf(dns_port, port, extra=checks).replace("[global]\n", "[global]\nadmin = %d\n" % admin)
+    with running({"app.test": ["127.0.0.2"]}, [2], conf) as (dns, port, lb):  # nothing listens on 127.0.0.3
         dns.records["app.test"] = ["127.0.0.2", "127.0.0.3"]
         wait_for(lambda: "-> 127.0.0.3:%d (DNS: app.test)" % port in lb.output(), timeout=5, what="the new record")
         assert who(lb.port, 20) == ["t2"] * 20
         assert ("down", "127.0.0.3:%d" % port) in slots(admin).values()
-    finally:
-        if lb is not None:
-            lb.close()
-        for p in servers.values():
-            stop_process(p, "ringlb-testserver")
-        dns.stop()
 
 
 def test_names_at_load_are_asked_together_so_a_silent_dns_costs_one_wait():
