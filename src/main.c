@@ -217,9 +217,9 @@ static struct rlb_generation *reload(const char *path, struct rlb_generation *cu
 	return g;
 }
 
-/* The signals run() takes with sigwait: blocked in every thread, from the
- * first instruction on, so none comes while the config loads (their
- * default action ends the process: a `kill -HUP` then would be a crash). */
+/* The signals run() takes with sigwait: blocked in every thread from
+ * before the config loads, so none comes meanwhile (their default action
+ * ends the process: a `kill -HUP` then would be a crash). */
 static void handled_signals(sigset_t *set)
 {
 	sigemptyset(set);
