@@ -548,16 +548,17 @@ static int add_server(struct loader *ld, struct rlb_backend *be, const char *val
 	return 0;
 }
 
-/* "servers = PREFIX HOST:PORT [resolve_every=D] [max=N] [weight=N] [backup]
- * [disabled]": max slots PREFIX1..PREFIXmax (struct rlb_server_group). */
+/* "servers = PREFIX HOST:PORT [resolve_every=D] [max=N] [hold_nx=D]
+ * [weight=N] [backup] [disabled]": max slots PREFIX1..PREFIXmax (struct
+ * rlb_server_group). */
 static int add_group(struct loader *ld, struct rlb_backend *be, const char *value)
 {
 	char buf[256], *save = NULL, *prefix, *addr, *opt;
 	struct rlb_server tmpl = { .weight_config = 1 };
 	struct rlb_server_group *g;
 	unsigned long max = 16;
-	uint32_t every = 5000;
-	unsigned seen = 0; /* resolve_every (1), max (2) */
+	uint32_t every = 5000, hold_nx = 30000;
+	unsigned seen = 0; /* resolve_every (1), max (2), hold_nx (4) */
 
 	snprintf(buf, sizeof(buf), "%s", value);
 	prefix = strtok_r(buf, " \t", &save);
@@ -581,6 +582,12 @@ static int add_group(struct loader *ld, struct rlb_backend *be, const char *valu
 			seen |= 1;
 			if (rlb_parse_duration_ms(opt + 14, &every) < 0 || every < 1000)
 				error_at(ld, "servers: resolve_every: expected a duration of at least 1s, got '%s'", opt + 14);
+		} else if (strncmp(opt, "hold_nx=", 8) == 0) {
+			if (seen & 4)
+				error_at(ld, "servers: hold_nx given twice");
+			seen |= 4;
+			if (rlb_parse_duration_ms(opt + 8, &hold_nx) < 0)
+				error_at(ld, "servers: hold_nx: invalid duration '%s' (use e.g. 30s; 0: at once)", opt + 8);
 		} else if (strncmp(opt, "max=", 4) == 0) {
 			if (seen & 2)
 				error_at(ld, "servers: max given twice");
@@ -588,11 +595,12 @@ static int add_group(struct loader *ld, struct rlb_backend *be, const char *valu
 			if (parse_uint(opt + 4, 1, 1024, &max) < 0)
 				error_at(ld, "servers: max: expected 1..1024, got '%s'", opt + 4);
 		} else if (!server_option(ld, &tmpl, opt)) {
-			error_at(ld, "servers: unknown option '%s' (known: resolve_every=D, max=N, weight=N, backup, "
-				 "disabled)", opt);
+			error_at(ld, "servers: unknown option '%s' (known: resolve_every=D, max=N, hold_nx=D, weight=N, "
+				 "backup, disabled)", opt);
 		}
 	}
 	g->resolve_every_ms = every;
+	g->hold_nx_ms = hold_nx;
 	g->max = (uint32_t)max;
 	g->first = (uint32_t)be->num_servers;
 	for (unsigned long k = 1; k <= max && !ld->failed; k++) {

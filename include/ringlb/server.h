@@ -104,6 +104,7 @@ struct rlb_server_group {
 	char host[128];
 	uint16_t port;
 	uint32_t resolve_every_ms;
+	uint32_t hold_nx_ms;       /* "name not found" this long empties the slots (HAProxy's hold nx) */
 	uint32_t first, max;       /* backend->servers[first .. first + max) */
 	int line;
 	/* The answer at config load (sorted), given to the slots at start; on

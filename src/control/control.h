@@ -59,6 +59,8 @@ struct ctl_group {
 	uint8_t asking;               /* a question is out */
 	uint8_t failing;              /* an episode of failed answers is logged */
 	uint8_t over_logged;          /* more addresses than slots is logged */
+	uint8_t nx_emptied;           /* hold_nx ran out: the slots were emptied (said once) */
+	uint64_t nx_since_ms;         /* the name has not been found since (0: it was, last time) */
 };
 
 struct rlb_control {

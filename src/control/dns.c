@@ -188,17 +188,30 @@ static void answered(void *arg, int status, const char *why, const struct sockad
 	if (ctl->loop.stopping || ctl->resolver == NULL)
 		return; /* the thread ends, or the resolver is being freed */
 	rlb_timer_arm(&ctl->loop.timers, &cg->next, cg->g->resolve_every_ms);
-	if (status < 0) {
+	if (status == -ENOENT && cg->nx_since_ms == 0)
+		cg->nx_since_ms = ctl->loop.now_ms;
+	if (status == -ENOENT && ctl->loop.now_ms - cg->nx_since_ms >= cg->g->hold_nx_ms) {
+		/* Not found for hold_nx: the name is gone (a service scaled to
+		 * zero, say), not a resolver's hiccup. HAProxy's hold nx. */
+		if (!cg->nx_emptied)
+			rlb_warn("backend %s servers %s: '%s' not found for %u ms (hold_nx): its servers empty", be->name,
+				 cg->g->prefix, cg->g->host, cg->g->hold_nx_ms);
+		cg->nx_emptied = cg->failing = 1;
+		n = 0; /* an answer after all: no address */
+	} else if (status < 0) {
 		if (!cg->failing)
-			rlb_warn("backend %s servers %s: cannot resolve '%s': %s; keeping the addresses it had, asking "
-				 "again every %u ms", be->name, cg->g->prefix, cg->g->host, why, cg->g->resolve_every_ms);
+			rlb_warn("backend %s servers %s: cannot resolve '%s': %s; keeping the addresses it had%s, asking "
+				 "again every %u ms", be->name, cg->g->prefix, cg->g->host, why,
+				 status == -ENOENT ? " for hold_nx" : "", cg->g->resolve_every_ms);
 		cg->failing = 1;
 		return;
+	} else {
+		if (cg->failing)
+			rlb_log("backend %s servers %s: '%s' resolves again (%zu address(es))", be->name, cg->g->prefix,
+				cg->g->host, n);
+		cg->failing = cg->nx_emptied = 0;
+		cg->nx_since_ms = 0;
 	}
-	if (cg->failing)
-		rlb_log("backend %s servers %s: '%s' resolves again (%zu address(es))", be->name, cg->g->prefix,
-			cg->g->host, n);
-	cg->failing = 0;
 	if (n > cg->g->max && !cg->over_logged)
 		rlb_warn("backend %s servers %s: '%s' has %zu addresses, max = %u: those without a server are left "
 			 "out (raise max)", be->name, cg->g->prefix, cg->g->host, n, cg->g->max);

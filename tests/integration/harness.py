@@ -89,8 +89,8 @@ class Backends:
 class Ringlb:
     """The real binary with a generated config; stops itself at close()."""
 
-    def __init__(self, config_text):
-        self.port = free_port()
+    def __init__(self, config_text, port=None):
+        self.port = port or free_port()  # (a test that picks several ports gives @PORT@'s itself)
         fd, self.config = tempfile.mkstemp(suffix=".ini")
         with os.fdopen(fd, "w") as f:
             f.write(config_text.replace("@PORT@", str(self.port)))

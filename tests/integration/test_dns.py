@@ -190,3 +190,20 @@ def test_names_at_load_are_asked_together_so_a_silent_dns_costs_one_wait():
         assert took < 8, took  # one c-ares timeout (about 3 s) for all four, not four of them
     finally:
         dns.stop()
+
+
+def test_a_name_not_found_for_hold_nx_empties_its_servers_and_comes_back():
+    """NXDOMAIN kept the last addresses forever: a service scaled to zero
+    kept getting traffic (fresh-eyes review). HAProxy's hold nx."""
+    def conf(dns_port, port):
+        return group_conf(dns_port, port).replace("max=4", "max=4 hold_nx=1s")
+    with running({"app.test": ["127.0.0.2"]}, [2], conf) as (dns, port, lb):
+        assert who(lb.port, 2) == ["t2", "t2"]
+        del dns.records["app.test"]
+        wait_for(lambda: "keeping the addresses it had for hold_nx" in lb.output(), timeout=5, what="kept at first")
+        wait_for(lambda: "not found for 1000 ms (hold_nx): its servers empty" in lb.output(), timeout=5,
+                 what="hold_nx to run out")
+        wait_for(lambda: get(lb.port)[0] == 503, timeout=5, what="no server left")
+        dns.records["app.test"] = ["127.0.0.2"]
+        wait_for(lambda: "'app.test' resolves again (1 address(es))" in lb.output(), timeout=5, what="the name back")
+        wait_for(lambda: get(lb.port)[0] == 200, timeout=5, what="traffic again")
