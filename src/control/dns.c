@@ -4,9 +4,12 @@
  * over the group's slots so that an address keeps its slot while the name
  * has it. A slot's address is rewritten only here, under its seqlock
  * (rlb_server_addr), and every change bumps the server's version, so
- * workers drop their pooled connections to it (proxy_worker.c). A failed
- * answer (no reply, name not found) changes nothing: the last addresses
- * stay, as Envoy's DNS clusters keep their hosts; one line per episode. */
+ * workers drop their pooled connections to it (proxy_worker.c; upstream.c
+ * never takes one whose slot moved). A new address goes to the slot its
+ * hash names, so ringlb instances agree. A failed answer (no reply,
+ * SERVFAIL) changes nothing: the last addresses stay, as Envoy's DNS
+ * clusters keep their hosts; one line per episode. "Name not found" does
+ * the same for hold_nx, then empties the slots (HAProxy's hold nx). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
