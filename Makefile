@@ -21,7 +21,7 @@ SRCS = $(CORE_SRCS) src/main.c
 # The experiment tools (algorithm comparison): a load generator and a test
 # server, each in src/tools/NAME/, sharing src/tools/common/ and ringlb's
 # parser (the load generator also its histograms).
-TOOL_COMMON = $(wildcard src/tools/common/*.c) src/http/http_parser.c src/core/addr.c
+TOOL_COMMON = $(wildcard src/tools/common/*.c) src/http/http_parser.c src/core/addr.c src/core/units.c
 LOAD_SRCS = $(sort $(wildcard src/tools/load/*.c)) $(TOOL_COMMON) src/metrics/histogram.c
 TESTSERVER_SRCS = $(sort $(wildcard src/tools/testserver/*.c)) $(TOOL_COMMON)
 TOOLS = $(B)/ringlb-load $(B)/ringlb-testserver

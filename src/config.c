@@ -19,6 +19,7 @@
 #include "core/loop.h" /* the log levels */
 
 #include "ringlb/balancer.h"
+#include "ringlb/units.h"
 
 enum section_kind { SEC_NONE, SEC_GLOBAL, SEC_FRONTEND, SEC_BACKEND };
 
@@ -60,28 +61,12 @@ static void error_at(struct loader *ld, const char *fmt, ...)
 
 int rlb_parse_duration_ms(const char *s, uint32_t *ms)
 {
-	char *end;
-	unsigned long long v, mult = 1;
+	static const struct rlb_unit units[] = { { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	uint64_t v;
 
-	if (*s < '0' || *s > '9')
+	if (rlb_parse_scaled(s, units, sizeof(units) / sizeof(units[0]), UINT32_MAX, &v) < 0)
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -EINVAL;
-	if (strcmp(end, "ms") == 0 || *end == '\0')
-		mult = 1;
-	else if (strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600000;
-	else
-		return -EINVAL;
-	if (v > UINT32_MAX / mult)
-		return -EINVAL;
-	*ms = (uint32_t)(v * mult);
+	*ms = (uint32_t)v;
 	return 0;
 }
 

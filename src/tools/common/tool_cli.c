@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ringlb/units.h"
+
 static const struct {
 	const char *unit;
 	double us;
@@ -44,25 +46,11 @@ int tool_parse_duration_us(const char *s, uint64_t *us)
 
 int tool_parse_size(const char *s, uint64_t *bytes)
 {
-	char *end;
-	unsigned long long v, mult = 1;
+	static const struct rlb_unit units[] = {
+		{ "", 1 }, { "k", 1024 }, { "K", 1024 }, { "m", 1024 * 1024 }, { "M", 1024 * 1024 },
+	};
 
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0)
-		mult = 1024;
-	else if (strcmp(end, "m") == 0 || strcmp(end, "M") == 0)
-		mult = 1024 * 1024;
-	else if (*end != '\0')
-		return -EINVAL;
-	if (v > (1ull << 40) / mult)
-		return -EINVAL;
-	*bytes = v * mult;
-	return 0;
+	return rlb_parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 1ull << 40, bytes);
 }
 
 int tool_parse_number(const char *s, double *out)
