@@ -52,6 +52,28 @@ def free_port():
         return s.getsockname()[1]
 
 
+def accepts(port, host="127.0.0.1", timeout=0.2):
+    """Whether something accepts TCP connections on host:port now."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def testserver(name, port, *flags, host="127.0.0.1"):
+    """A ringlb-testserver named name on host:port, once it accepts (stop it with stop_process)."""
+    proc = subprocess.Popen([tool_path("ringlb-testserver"), "--listen", "%s:%d" % (host, port), "--name", name] +
+                            list(flags), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: proc.poll() is None and accepts(port, host), what="ringlb-testserver %s" % name)
+    except AssertionError:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 def wait_for(cond, timeout=5.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -101,11 +123,7 @@ class Ringlb:
     def listening(self):
         if self.proc.poll() is not None:
             raise AssertionError("ringlb exited: " + self.output())
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
+        return accepts(self.port)
 
     def output(self):
         self.log.seek(0)

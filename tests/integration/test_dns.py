@@ -12,17 +12,11 @@ import tempfile
 import time
 import urllib.request
 
-from harness import ROOT, Ringlb, free_port, get, stop_process, tool_path, wait_for
+from harness import ROOT, Ringlb, free_port, get, stop_process, testserver, tool_path, wait_for
 from test_lifecycle import check
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from dns_server import DnsServer  # noqa: E402
-
-
-def testservers(port, last_octets):
-    return {i: subprocess.Popen([tool_path("ringlb-testserver"), "--listen", "127.0.0.%d:%d" % (i, port),
-                                 "--name", "t%d" % i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for i in last_octets}
 
 
 @contextlib.contextmanager
@@ -32,10 +26,11 @@ def running(records, octets, make_conf):
     make_conf(dns_port, port): yields (dns, port, ringlb); stops them all."""
     dns = DnsServer(records)
     port = free_port()
-    servers = testservers(port, octets)
+    servers = {}
     lb = None
     try:
-        wait_serving(port, octets)
+        for i in octets:
+            servers[i] = testserver("t%d" % i, port, host="127.0.0.%d" % i)
         lb = Ringlb(make_conf(dns.port, port))
         yield dns, port, lb
     finally:
@@ -44,19 +39,6 @@ def running(records, octets, make_conf):
         for p in servers.values():
             stop_process(p, "ringlb-testserver")
         dns.stop()
-
-
-def wait_serving(port, octets):
-    for i in octets:
-        wait_for(lambda: _answers("127.0.0.%d" % i, port), what="testserver 127.0.0.%d" % i)
-
-
-def _answers(ip, port):
-    try:
-        urllib.request.urlopen("http://%s:%d/" % (ip, port), timeout=1).read()
-        return True
-    except OSError:
-        return False
 
 
 def who(port, n, key=None):

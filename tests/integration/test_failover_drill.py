@@ -26,10 +26,12 @@ def test_failover_drill_kill_sicken_heal():
              "--rise", str(RISE), "--schedule", "1s:kill s1, 2s:sick s2, 4s:heal s2", "--json", out],
             capture_output=True, text=True, timeout=60)
         with open(out) as f:
-            doc = json.load(f)
+            text = f.read()
     finally:
         os.unlink(out)
     report = run.stdout + run.stderr
+    assert text, "the drill wrote no JSON (exit %d):\n%s" % (run.returncode, report[-4000:])
+    doc = json.loads(text)
     assert doc["requests"] > 800, report
     assert doc["errors"] == 0, report
     kill, sick, heal = doc["events"]

@@ -6,7 +6,7 @@ import json
 import re
 import urllib.request
 
-from harness import Backends, Ringlb, config, free_port, get, wait_for
+from harness import Backends, Ringlb, accepts, config, free_port, get, wait_for
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.eE+-]+|\+Inf|NaN)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -269,7 +269,7 @@ def test_access_log_to_a_pipe_nobody_reads_does_not_hold_up_sigterm():
     proc = subprocess.Popen([BINARY, "-c", cfg], stdout=w, stderr=subprocess.DEVNULL)
     os.close(w)
     try:
-        wait_for(lambda: _listening(port), what="ringlb to listen")
+        wait_for(lambda: accepts(port), what="ringlb to listen")
         from harness import Client
         c = Client(port)
         for i in range(3000):  # far more than a pipe holds
@@ -286,15 +286,6 @@ def test_access_log_to_a_pipe_nobody_reads_does_not_hold_up_sigterm():
         os.close(r)
         os.unlink(cfg)
         be.stop()
-
-
-def _listening(port):
-    import socket as _socket
-    try:
-        _socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_access_log_has_no_duplicate_lines_after_sigterm():

@@ -10,23 +10,7 @@ import subprocess
 import tempfile
 import urllib.request
 
-from harness import Ringlb, free_port, stop_process, tool_path, wait_for
-
-
-def testserver(name, port, *flags):
-    """A ringlb-testserver, once it accepts."""
-    proc = subprocess.Popen([tool_path("ringlb-testserver"), "--listen", "127.0.0.1:%d" % port, "--name", name] +
-                            list(flags), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: accepts(port), what="ringlb-testserver %s" % name)
-    return proc
-
-
-def accepts(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
+from harness import Ringlb, free_port, stop_process, testserver, tool_path, wait_for
 
 
 def conf(admin, servers, balance="round_robin", extra="", listen="127.0.0.1:@PORT@"):

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 
-from harness import Client, check_no_sanitizer_report, free_port, stop_process, tool_path, wait_for
+from harness import Client, accepts, check_no_sanitizer_report, free_port, stop_process, tool_path, wait_for
 
 SLACK = 0.1  # seconds either side of a scheduled moment
 
@@ -74,14 +74,6 @@ class TestServer:
 def get(c, path="/", extra=""):
     c.send(("GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (path, extra)).encode())
     return c.response()
-
-
-def connects(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def in_window(t, at, what):
@@ -181,7 +173,7 @@ def test_die_then_live_refuses_in_between():
         assert get(held)[0] == 200
         results = []
         while ts.elapsed() < 2.5:
-            results.append((ts.elapsed(), connects(ts.port)))
+            results.append((ts.elapsed(), accepts(ts.port, timeout=0.5)))
             time.sleep(0.01)
         refused = [t for t, ok in results if not ok]
         assert refused, "never refused"
