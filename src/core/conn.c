@@ -65,7 +65,7 @@ void rlb_conn_arm_recv(struct conn *c)
 	if (c->oneshot)
 		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
 	else
-		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, RLB_RECV_MSG, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = 0;
 	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_RECV));
@@ -120,6 +120,19 @@ static void inq_pop(struct conn *c)
 		c->in.head = 0;
 }
 
+/* Stops c's multishot recv; single recvs from now on (flow control
+ * re-arms one once the queue allows). */
+static void recv_stop_multishot(struct conn *c)
+{
+	struct io_uring_sqe *sqe = rlb_sqe(c->w);
+
+	io_uring_prep_cancel64(sqe, rlb_ud(c, OP_RECV), 0);
+	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CANCEL));
+	c->inflight++;
+	c->recv_paused = 1;
+	c->oneshot = 1;
+}
+
 /* Flow control: a peer that sends faster than the other side takes gets its
  * multishot recv cancelled, and is re-armed once the queue has drained.
  * A multishot recv reads all the socket holds on each wakeup (up to the
@@ -128,22 +141,27 @@ static void inq_pop(struct conn *c)
  * what a stalled connection holds stays bounded. */
 void rlb_conn_flow_control(struct conn *c)
 {
-	struct io_uring_sqe *sqe;
-
 	if (c->closing)
 		return;
-	if (c->in.cnt >= RLB_INQ_PAUSE && c->recv_armed && !c->recv_paused) {
-		sqe = rlb_sqe(c->w);
-		io_uring_prep_cancel64(sqe, rlb_ud(c, OP_RECV), 0);
-		io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CANCEL));
-		c->inflight++;
-		c->recv_paused = 1;
-		c->oneshot = 1;
+	if (c->in.cnt >= RLB_INQ_PAUSE && c->recv_armed && !c->recv_paused && !c->oneshot) {
+		recv_stop_multishot(c);
 	} else if (c->in.cnt <= (c->oneshot ? RLB_INQ_PAUSE - 1 : RLB_INQ_RESUME) && !c->recv_armed &&
 		   !c->starved) {
 		c->recv_paused = 0;
 		rlb_conn_arm_recv(c);
 	}
+}
+
+/* A large body is coming: the multishot's small recvs would cost a
+ * wake-up per RLB_RECV_MSG bytes, and its bursts grow with the buffers. */
+void rlb_conn_bulk(struct conn *c)
+{
+	if (c->oneshot || c->closing)
+		return;
+	if (c->recv_armed && !c->recv_paused)
+		recv_stop_multishot(c);
+	else
+		c->oneshot = 1;
 }
 
 void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
@@ -258,9 +276,12 @@ size_t rlb_conn_gather(struct conn *src, struct conn *dst, rlb_take_fn take, voi
 		want += src->in.b[src->in.head + i].len - src->in.b[src->in.head + i].off;
 	if (want > RLB_SEND_MAX)
 		want = RLB_SEND_MAX;
-	if (rlb_buf_reserve(out, want) < 0) {
-		*err = -ENOMEM;
-		return 0;
+	if (out->cap == 0) {
+		if ((out->data = rlb_send_buf_get(dst->w)) == NULL) {
+			*err = -ENOMEM;
+			return 0;
+		}
+		out->cap = RLB_SEND_MAX;
 	}
 	while (*err == 0 && total < want && (f = inq_front(src))) {
 		size_t avail = f->len - f->off, n;
@@ -356,13 +377,21 @@ void rlb_conn_unpin(struct conn *c)
 	rlb_list_del(&c->pinned_link);
 }
 
-/* A transaction ended: a large send buffer goes back to the allocator, so
- * idle keep-alive and pooled connections hold none (kept while a body
- * streams, to spare a malloc per send). */
+/* Hands c's send buffer back to the worker's spares. */
+static void send_buf_release(struct conn *c)
+{
+	if (c->out.cap == 0)
+		return;
+	rlb_send_buf_put(c->w, c->out.data);
+	c->out = (struct rlb_buf){ 0 };
+}
+
+/* A transaction ended: the send buffer goes back to the worker, so idle
+ * keep-alive and pooled connections hold none (kept while a body streams). */
 void rlb_conn_trim(struct conn *c)
 {
-	if (!c->send_busy && c->out.cap > 4096)
-		rlb_buf_free(&c->out);
+	if (!c->send_busy)
+		send_buf_release(c);
 }
 
 size_t rlb_conn_take(struct conn *c, void *dst, size_t max)
@@ -455,6 +484,6 @@ void rlb_conn_release(struct conn *c)
 	send_reset(c);
 	free(c->in.b);
 	rlb_buf_free(&c->acc);
-	rlb_buf_free(&c->out);
+	send_buf_release(c);
 	c->w->nconns--;
 }

@@ -34,6 +34,21 @@ void rlb_buf_give_back(struct worker *w, uint16_t bid)
 	w->bufs_free++;
 }
 
+char *rlb_send_buf_get(struct worker *w)
+{
+	if (w->nspare_sends > 0)
+		return w->spare_sends[--w->nspare_sends];
+	return malloc(RLB_SEND_MAX);
+}
+
+void rlb_send_buf_put(struct worker *w, char *buf)
+{
+	if (w->nspare_sends < RLB_SPARE_SENDS)
+		w->spare_sends[w->nspare_sends++] = buf;
+	else
+		free(buf);
+}
+
 static int setup_buffers(struct worker *w)
 {
 	struct io_uring_buf_reg reg = { 0 };
@@ -494,6 +509,8 @@ void rlb_worker_free(struct worker *w)
 		close(w->wake_fd);
 	rlb_timers_free(&w->timers);
 	free(w->listeners);
+	while (w->nspare_sends > 0)
+		free(w->spare_sends[--w->nspare_sends]);
 	free(w->br);
 	free(w->bufmem);
 }

@@ -33,6 +33,7 @@
 struct body {
 	enum rlb_body_kind kind;
 	uint64_t left;
+	uint64_t moved;    /* bytes forwarded so far */
 	struct rlb_chunked ch;
 	uint8_t done;
 };

@@ -94,6 +94,16 @@ static struct body body_init(enum rlb_body_kind kind, uint64_t length)
 	return (struct body){ .kind = kind, .left = length, .done = kind == RLB_BODY_NONE };
 }
 
+/* A body past one small recv's worth switches its sender to whole-buffer
+ * recvs (loop.h): known large from its Content-Length at the head, or once
+ * that many bytes of a chunked or read-until-close body have gone by. */
+static void body_watch(struct body *b, struct conn *src, size_t moved)
+{
+	b->moved += moved;
+	if (!b->done && (b->moved > RLB_RECV_MSG || (b->kind == RLB_BODY_LENGTH && b->left > RLB_RECV_MSG)))
+		rlb_conn_bulk(src);
+}
+
 /* rlb_take_fn for a body: how many bytes at p belong to it. */
 static size_t body_take(void *arg, const char *p, size_t avail, int *err)
 {
@@ -274,6 +284,7 @@ static int read_request(struct session *s)
 	s->upgrade = (m->flags & RLB_HTTP_HAS_UPGRADE) && (m->flags & RLB_HTTP_CONN_UPGRADE);
 	s->keep_alive = wants_keep_alive(m);
 	s->req_body = body_init(m->body, m->content_length);
+	body_watch(&s->req_body, &s->c, 0);
 	s->req_in.len = s->req_out.len = 0;
 	s->rq = RQ_FORWARD;
 	s->rs = RS_HEAD;
@@ -289,7 +300,7 @@ static int forward_request(struct session *s)
 {
 	struct upstream *u = s->up;
 	struct rlb_server_stats *st;
-	size_t sent = 0;
+	size_t sent = 0, got;
 	int err = 0;
 
 	if (u == NULL || !u->connected || u->c.send_busy || u->c.closing)
@@ -308,7 +319,9 @@ static int forward_request(struct session *s)
 		s->t_sent_us = s->c.w->now_us; /* the response time runs from here, whatever the body does */
 		sent = s->req_out.len;
 	}
-	sent += rlb_conn_gather(&s->c, &u->c, body_take, &s->req_body, &err);
+	got = rlb_conn_gather(&s->c, &u->c, body_take, &s->req_body, &err);
+	body_watch(&s->req_body, &s->c, got);
+	sent += got;
 	if (sent && (st = server_stats(s->c.w, u->srv)) != NULL)
 		rlb_counter_add(&st->bytes_out, sent);
 	if (err) {
@@ -432,6 +445,7 @@ static int read_response(struct session *s)
 	s->keep_alive = s->keep_alive && m->body != RLB_BODY_EOF && !s->c.w->stopping && !tunnel &&
 			s->rq == RQ_DONE && !s->req_abandoned;
 	s->resp_body = body_init(m->body, m->content_length);
+	body_watch(&s->resp_body, &u->c, 0);
 	s->resp_out.len = 0;
 	if (rlb_rewrite_response(m, s->keep_alive, s->client_minor, tunnel, &s->resp_out) < 0)
 		return bad_response(s, "out of memory");
@@ -466,6 +480,7 @@ static int forward_response(struct session *s)
 	}
 	if (u != NULL) {
 		got = rlb_conn_gather(&u->c, &s->c, body_take, &s->resp_body, &err);
+		body_watch(&s->resp_body, &u->c, got);
 		s->bytes_to_client += got;
 		if (got && (st = server_stats(s->c.w, u->srv)) != NULL)
 			rlb_counter_add(&st->bytes_in, got);

@@ -4,6 +4,7 @@
  * a recv ending in -ENOBUFS on a conn already closing used to put it back on
  * w->starved, where feed_starved() found it after it was freed (issue #6,
  * defect 4). Each order is replayed with the close before and after. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,10 +144,49 @@ static void test_data_then_enobufs_after_close(void **state)
 	assert_int_equal(ios, 0);                  /* a closing conn's events go nowhere */
 }
 
+/* The SQE prepared last (still in the submission queue: nothing submits). */
+static struct io_uring_sqe *last_sqe(void)
+{
+	return &w.ring.sq.sqes[(w.ring.sq.sqe_tail - 1) & w.ring.sq.ring_mask];
+}
+
+/* A conn carrying messages reads with a multishot whose recvs are capped
+ * small; a large body moves it to single recvs of a whole buffer, for good. */
+static void test_bulk_body_switches_to_single_whole_buffer_recvs(void **state)
+{
+	struct conn *c = new_conn();
+
+	(void)state;
+	c->recv_armed = 0;
+	c->inflight = 0;
+	rlb_conn_arm_recv(c);
+	assert_int_equal(last_sqe()->opcode, IORING_OP_RECV);
+	assert_true(last_sqe()->ioprio & IORING_RECV_MULTISHOT);
+	assert_int_equal(last_sqe()->len, RLB_RECV_MSG);
+
+	rlb_conn_bulk(c);                          /* cancels the multishot */
+	assert_int_equal(last_sqe()->opcode, IORING_OP_ASYNC_CANCEL);
+	assert_int_equal(last_sqe()->addr, rlb_ud(c, OP_RECV));
+	complete(c, OP_RECV, -ECANCELED, 0);
+	complete(c, OP_CANCEL, 0, 0);
+	rlb_conn_flow_control(c);                  /* re-arms: a single recv, any size */
+	assert_int_equal(last_sqe()->opcode, IORING_OP_RECV);
+	assert_false(last_sqe()->ioprio & IORING_RECV_MULTISHOT);
+	assert_int_equal(last_sqe()->len, 0);
+
+	rlb_conn_bulk(c);                          /* already single: nothing more queued */
+	assert_int_equal(last_sqe()->opcode, IORING_OP_RECV);
+	rlb_conn_close(c);
+	complete(c, OP_CANCEL, 0, 0);
+	complete(c, OP_RECV, -ECANCELED, 0);
+	assert_gone();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enobufs_after_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_body_switches_to_single_whole_buffer_recvs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enobufs_before_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_before_enobufs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_then_enobufs_after_close, setup, teardown),
