@@ -386,12 +386,20 @@ static void send_buf_release(struct conn *c)
 	c->out = (struct rlb_buf){ 0 };
 }
 
-/* A transaction ended: the send buffer goes back to the worker, so idle
- * keep-alive and pooled connections hold none (kept while a body streams). */
+/* A transaction ended: the send buffer goes back to the worker, and an
+ * empty queue's array and head accumulator to the allocator, so an idle
+ * keep-alive or pooled connection holds nothing but its struct (kept while
+ * a body streams). */
 void rlb_conn_trim(struct conn *c)
 {
 	if (!c->send_busy)
 		send_buf_release(c);
+	if (c->in.cnt == 0) {
+		free(c->in.b);
+		c->in = (struct inq){ 0 };
+	}
+	if (c->acc.len == 0)
+		rlb_buf_free(&c->acc);
 }
 
 size_t rlb_conn_take(struct conn *c, void *dst, size_t max)

@@ -58,7 +58,11 @@ struct upstream;
 struct session {
 	struct conn c; /* first: the client socket */
 	struct rlb_frontend *fe;
-	struct sockaddr_storage peer;
+	union {                         /* the client's address: a TCP listener's peer is one of these */
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
 	char peer_ip[INET6_ADDRSTRLEN];
 	enum req_state rq;
 	enum resp_state rs;

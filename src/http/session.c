@@ -75,12 +75,11 @@ void rlb_session_accept(struct listener *l, int fd)
 	rlb_conn_init(&s->c, w, fd, &client_conn_ops);
 	s->c.readable = 1;
 	s->fe = fe;
-	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) == 0) {
-		const void *a = s->peer.ss_family == AF_INET6 ?
-			(const void *)&((struct sockaddr_in6 *)&s->peer)->sin6_addr :
-			(const void *)&((struct sockaddr_in *)&s->peer)->sin_addr;
+	if (getpeername(fd, &s->peer.sa, &len) == 0) {
+		const void *a = s->peer.sa.sa_family == AF_INET6 ? (const void *)&s->peer.in6.sin6_addr :
+								    (const void *)&s->peer.in.sin_addr;
 
-		inet_ntop(s->peer.ss_family, a, s->peer_ip, sizeof(s->peer_ip));
+		inet_ntop(s->peer.sa.sa_family, a, s->peer_ip, sizeof(s->peer_ip));
 	}
 	w->nclients++;
 	if ((fst = frontend_stats(w, fe)) != NULL)
@@ -592,8 +591,14 @@ static int finish(struct session *s)
 		return 1;
 	}
 	next_transaction(s);
+	/* An idle connection holds none of the last transaction's heads: the
+	 * next one builds its own. (A given-up server send may still read
+	 * req_out: then it waits for the session's end.) */
 	rlb_conn_trim(&s->c);
-	rlb_buf_free(&s->req_in); /* only a retry's pick reads it: an idle connection holds none */
+	rlb_buf_free(&s->req_in);
+	if (s->held == NULL)
+		rlb_buf_free(&s->req_out);
+	rlb_buf_free(&s->resp_out);
 	rlb_conn_arm_timer(&s->c, s->fe->timeout_client_ms);
 	return 1;
 }

@@ -305,7 +305,7 @@ static void try_next(struct session *s, const struct rlb_http_msg *req)
 {
 	struct rlb_balancer *b = balancer_of(s);
 	struct worker *w = s->c.w;
-	struct rlb_pick_ctx ctx = { .client_addr = (const struct sockaddr *)&s->peer, .now_us = w->now_us,
+	struct rlb_pick_ctx ctx = { .client_addr = &s->peer.sa, .now_us = w->now_us,
 				    .req = req, .avoid = s->avoid };
 
 	for (;;) {

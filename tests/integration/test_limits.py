@@ -111,3 +111,26 @@ def test_clients_that_stop_reading_do_not_starve_the_others():
         assert SANITIZED or lb.rss_kib() - base < 150 * 1024, lb.rss_kib() - base
         for c in stalled:
             c.close()
+
+
+def test_an_idle_keep_alive_client_costs_under_1_kib():
+    # Issue #11: an idle connection holds no buffer, only its struct. RSS is
+    # read at 500 and at 1000 idle clients, so the heap's first pages and a
+    # timer array's growth are not charged to the connections. (2.5 KiB each
+    # when the last transaction's heads, queue array and send buffer stayed.)
+    with proxy(1) as (lb, _):
+        def idle_clients(n):
+            out = []
+            for _ in range(n):
+                c = Client(lb.port)
+                c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert c.response()[0] == 200
+                out.append(c)
+            return out
+        clients = idle_clients(500)
+        half = lb.rss_kib()
+        clients += idle_clients(500)
+        per_conn = (lb.rss_kib() - half) / 500
+        assert SANITIZED or per_conn < 1.0, "%.2f KiB per idle connection" % per_conn
+        for c in clients:
+            c.close()
