@@ -65,7 +65,7 @@ void rlb_conn_arm_recv(struct conn *c)
 	if (c->oneshot)
 		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
 	else
-		io_uring_prep_recv_multishot(sqe, c->fd, NULL, RLB_RECV_MSG, 0);
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, c->w->mshot_len_refused ? 0 : RLB_RECV_MSG, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = 0;
 	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_RECV));
@@ -193,6 +193,12 @@ void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
 			c->starved = 1;
 			rlb_list_add_tail(&w->starved, &c->starved_link);
 		}
+	} else if (res == -EINVAL && !c->oneshot && !c->w->mshot_len_refused) {
+		/* Kernels before 6.17 refuse a length on a multishot recv:
+		 * uncapped from now on (bursts are then bounded only by the
+		 * kernel's 32 retries per wake-up). */
+		c->w->mshot_len_refused = 1;
+		rlb_conn_arm_recv(c);
 	} else if (res != -ECANCELED) {
 		if (c->err == 0)
 			c->err = res;

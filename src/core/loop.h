@@ -226,6 +226,7 @@ struct worker {
 	 * every body (15% of the CPU on 64 KiB responses). */
 	char *spare_sends[RLB_SPARE_SENDS];
 	uint32_t nspare_sends;
+	uint8_t mshot_len_refused; /* the kernel refused RLB_RECV_MSG on a multishot: uncapped */
 	struct rlb_list starved; /* conns waiting for a buffer to come back */
 	uint32_t nbufs;
 	uint8_t qsbr_reader;

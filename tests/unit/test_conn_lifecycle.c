@@ -164,6 +164,11 @@ static void test_bulk_body_switches_to_single_whole_buffer_recvs(void **state)
 	assert_true(last_sqe()->ioprio & IORING_RECV_MULTISHOT);
 	assert_int_equal(last_sqe()->len, RLB_RECV_MSG);
 
+	complete(c, OP_RECV, -EINVAL, 0);          /* a kernel before 6.17: no length on a multishot */
+	assert_true(last_sqe()->ioprio & IORING_RECV_MULTISHOT);
+	assert_int_equal(last_sqe()->len, 0);      /* re-armed uncapped, the connection lives */
+	assert_false(c->eof);
+
 	rlb_conn_bulk(c);                          /* cancels the multishot */
 	assert_int_equal(last_sqe()->opcode, IORING_OP_ASYNC_CANCEL);
 	assert_int_equal(last_sqe()->addr, rlb_ud(c, OP_RECV));
