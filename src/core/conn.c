@@ -62,10 +62,11 @@ void rlb_conn_arm_recv(struct conn *c)
 	if (c->recv_armed || c->closing || c->eof || !c->readable)
 		return;
 	sqe = rlb_sqe(c->w);
+	c->recv_capped = !c->oneshot && !c->w->mshot_len_refused;
 	if (c->oneshot)
 		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
 	else
-		io_uring_prep_recv_multishot(sqe, c->fd, NULL, c->w->mshot_len_refused ? 0 : RLB_RECV_MSG, 0);
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, c->recv_capped ? RLB_RECV_MSG : 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = 0;
 	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_RECV));
@@ -193,10 +194,11 @@ void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
 			c->starved = 1;
 			rlb_list_add_tail(&w->starved, &c->starved_link);
 		}
-	} else if (res == -EINVAL && !c->oneshot && !c->w->mshot_len_refused) {
+	} else if (res == -EINVAL && c->recv_capped) {
 		/* Kernels before 6.17 refuse a length on a multishot recv:
 		 * uncapped from now on (bursts are then bounded only by the
-		 * kernel's 32 retries per wake-up). */
+		 * kernel's 32 retries per wake-up). Every conn whose capped
+		 * recv was already posted gets here too, not only the first. */
 		c->w->mshot_len_refused = 1;
 		rlb_conn_arm_recv(c);
 	} else if (res != -ECANCELED) {

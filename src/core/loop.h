@@ -133,6 +133,7 @@ struct conn {
 	uint8_t oneshot : 1;    /* paused once, or bulk: single-buffer recvs from now on */
 	uint8_t active : 1;     /* the peer sent bytes or took some since the owner last looked */
 	uint8_t recv_failed : 1;/* eof came from an error (a reset), not a FIN */
+	uint8_t recv_capped : 1;/* the armed recv is a multishot with RLB_RECV_MSG as its length */
 	int err;                /* first socket error, negative errno */
 	uint32_t inflight;
 	struct worker *w;

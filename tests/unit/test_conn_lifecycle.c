@@ -187,11 +187,40 @@ static void test_bulk_body_switches_to_single_whole_buffer_recvs(void **state)
 	assert_gone();
 }
 
+/* Every conn whose capped multishot was posted before the kernel's refusal
+ * came back survives it, not only the first to hear of it. */
+static void test_refused_recv_length_spares_every_conn(void **state)
+{
+	struct conn *a = new_conn(), *b = new_conn();
+
+	(void)state;
+	a->recv_armed = b->recv_armed = 0;
+	a->inflight = b->inflight = 0;
+	rlb_conn_arm_recv(a);
+	rlb_conn_arm_recv(b);
+	complete(a, OP_RECV, -EINVAL, 0);
+	complete(b, OP_RECV, -EINVAL, 0);
+	assert_false(a->eof);
+	assert_false(b->eof);
+	assert_true(a->recv_armed && b->recv_armed);
+	complete(a, OP_RECV, -EINVAL, 0);          /* an uncapped recv's -EINVAL is an error: no re-arm loop */
+	assert_true(a->eof);
+	assert_false(a->recv_armed);
+	rlb_conn_close(a);
+	rlb_conn_close(b);
+	complete(a, OP_CANCEL, 0, 0);
+	complete(b, OP_CANCEL, 0, 0);
+	complete(b, OP_RECV, -ECANCELED, 0);
+	assert_int_equal(destroyed, 2);
+	assert_int_equal(w.nconns, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enobufs_after_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_body_switches_to_single_whole_buffer_recvs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_recv_length_spares_every_conn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enobufs_before_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_before_enobufs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_then_enobufs_after_close, setup, teardown),
