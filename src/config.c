@@ -324,6 +324,13 @@ static int parse_or_note(struct loader *ld, const char *text, struct sockaddr_st
 	return 0;
 }
 
+static void set_on_off(struct loader *ld, const char *key, const char *value, int *out)
+{
+	if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+		error_at(ld, "%s: expected on or off, got '%s'", key, value);
+	*out = strcmp(value, "on") == 0;
+}
+
 static int global_key(struct loader *ld, const char *key, const char *value)
 {
 	struct rlb_config *cfg = ld->cfg;
@@ -342,9 +349,9 @@ static int global_key(struct loader *ld, const char *key, const char *value)
 		else
 			snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", value);
 	} else if (strcmp(key, "metrics") == 0) {
-		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
-			error_at(ld, "metrics: expected on or off, got '%s'", value);
-		cfg->metrics = strcmp(value, "on") == 0;
+		set_on_off(ld, key, value, &cfg->metrics);
+	} else if (strcmp(key, "splice") == 0) {
+		set_on_off(ld, key, value, &cfg->splice);
 	} else if (strcmp(key, "resolvers") == 0) {
 		set_resolvers(ld, value);
 	} else if (strcmp(key, "log_level") == 0) {
@@ -1082,6 +1089,7 @@ int rlb_config_load(const char *path, struct rlb_config *cfg, char *err, size_t 
 	cfg->log_level = RLB_LOG_INFO;
 	cfg->slo_p95_ms = 200;
 	cfg->metrics = 1;
+	cfg->splice = 1;
 	cfg->slo_p99_ms = 500;
 	rc = open_config(path, &ld.f, err, errlen);
 	if (rc < 0)

@@ -75,6 +75,9 @@ static rlim_t fds_overhead(const struct rlb_config *cfg)
 {
 	rlim_t n = 64 + 8 * (rlim_t)cfg->workers;
 
+	if (cfg->splice) /* a pipe per body in flight by splice, two fds each */
+		n += 2 * RLB_MAX_PIPES * (rlim_t)cfg->workers;
+
 	for (size_t b = 0; b < cfg->num_backends; b++)
 		n += cfg->backends[b].num_servers;
 	return n;
@@ -105,6 +108,18 @@ static void raise_fd_limit(const struct rlb_config *cfg)
 		rlb_warn("the hard limit on file descriptors (%llu) is below the %llu that max_connections = %u "
 			"needs: raise it (LimitNOFILE= in a systemd unit, ulimit -Hn), or lower max_connections",
 			(unsigned long long)r.rlim_max, (unsigned long long)least, cfg->max_connections);
+}
+
+/* Large bodies go by splice(2) unless it is missing (a seccomp filter
+ * may forbid it): then they are copied, as with splice = off. */
+static void probe_splice(struct rlb_config *cfg)
+{
+	char why[128];
+
+	if (cfg->splice && rlb_splice_probe(why, sizeof(why)) < 0) {
+		rlb_warn("%s: large bodies are copied instead (splice = off)", why);
+		cfg->splice = 0;
+	}
 }
 
 /* Setups that load but can never serve as meant: warnings, said by -t and
@@ -198,6 +213,7 @@ static struct rlb_generation *reload(const char *path, struct rlb_generation *cu
 		free(cfg);
 		return cur;
 	}
+	probe_splice(cfg);
 	raise_fd_limit(cfg);
 	warn_never_serving(cfg, rlb_warn);
 	g = rlb_generation_start(cfg, cur, pool);
@@ -271,6 +287,7 @@ static int run(const char *path, struct rlb_config *cfg)
 
 	handled_signals(&set); /* blocked since main() began */
 	rlb_log_set_level(cfg->log_level);
+	probe_splice(cfg);
 	raise_fd_limit(cfg);
 	warn_never_serving(cfg, rlb_warn);
 	cur = rlb_generation_start(cfg, NULL, &pool);

@@ -15,7 +15,8 @@ server answered. Endpoints:
   /continue              answers the body length (Python sends 100 Continue itself)
   /ws                    101 Switching Protocols, then echoes raw bytes
   /garbage               an invalid response
-  /die                   closes the connection in the middle of a response
+  /die[?n=N&ms=M]        closes the connection in the middle of a response (with n:
+                         a Content-Length of 2N, N bytes sent, M ms of silence first)
   /reject                401 at once, without reading the request body, then closes
                          (an auth check failing on a large upload)
   /drop                  reads the request, then closes without answering (a server
@@ -142,8 +143,11 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if path == "/die":
-            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            n = int(q.get("n", "0"))
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (2 * n if n else 100))
+            self.wfile.write(b"x" * n if n else b"partial")
             self.wfile.flush()
+            time.sleep(int(q.get("ms", "0")) / 1000.0)
             self.close_connection = True
             return
         return self.reply(200, b"hello from %s\n" % self.server.name.encode())

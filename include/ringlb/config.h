@@ -48,6 +48,7 @@ struct rlb_config {
 	char admin_token[128];       /* "": actions need no token */
 	uint32_t slo_p95_ms, slo_p99_ms; /* the dashboard's latency objectives */
 	int metrics;                 /* count and time requests (default on; off only to measure the cost) */
+	int splice;                  /* large bodies move by splice(2) (default on; off: copied, as before) */
 	char access_log[256];        /* "": none; "-": standard output */
 	int access_log_json;         /* one JSON object per line instead of text */
 	int log_level;               /* enum rlb_log_level (src/core/loop.h): the lines kept */

@@ -25,6 +25,7 @@ struct hist_brief {
 
 struct server_brief {
 	uint64_t requests[RLB_CLASSES], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out, idle_pool;
+	uint64_t spliced_in, spliced_out;
 	struct hist_brief h[3];
 };
 
@@ -130,6 +131,12 @@ static uint64_t v_bytes(struct rlb_control *c, size_t i, size_t j, const struct 
 {
 	(void)c, (void)i, (void)j;
 	return k == 0 ? s->bytes_in : s->bytes_out;
+}
+
+static uint64_t v_spliced(struct rlb_control *c, size_t i, size_t j, const struct server_brief *s, int k)
+{
+	(void)c, (void)i, (void)j;
+	return k == 0 ? s->spliced_in : s->spliced_out;
 }
 
 static uint64_t v_checks(struct rlb_control *c, size_t i, size_t j, const struct server_brief *s, int k)
@@ -242,6 +249,8 @@ static struct server_brief *brief_servers(struct rlb_control *ctl, size_t *n)
 			s->retries = t->retries;
 			s->bytes_in = t->bytes_in;
 			s->bytes_out = t->bytes_out;
+			s->spliced_in = t->spliced_in;
+			s->spliced_out = t->spliced_out;
 			s->idle_pool = t->idle_pool;
 			brief_hist(&s->h[0], &t->connect);
 			brief_hist(&s->h[1], &t->response);
@@ -263,10 +272,13 @@ int rlb_export_prometheus(struct rlb_control *ctl, struct rlb_buf *b)
 		{ "ringlb_server_retries_total", "counter", "Requests tried again after this server failed them.", NULL,
 		  NULL, 1 },
 		{ "ringlb_server_bytes_total", "counter", "Bytes from (in) and to (out) the server.", "direction", dirs, 2 },
+		{ "ringlb_server_spliced_bytes_total", "counter",
+		  "Of ringlb_server_bytes_total, the bytes moved by splice(2), never copied through ringlb.", "direction",
+		  dirs, 2 },
 		{ "ringlb_server_health_checks_total", "counter", "Active health checks, by result.", "result", results, 2 },
 	};
 	uint64_t (*const values[])(struct rlb_control *, size_t, size_t, const struct server_brief *, int) = {
-		v_up, v_active, v_idle, v_requests, v_errors, v_retries, v_bytes, v_checks,
+		v_up, v_active, v_idle, v_requests, v_errors, v_retries, v_bytes, v_spliced, v_checks,
 	};
 	size_t n;
 	struct server_brief *sums = brief_servers(ctl, &n);

@@ -59,12 +59,12 @@ void rlb_conn_arm_recv(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->recv_armed || c->closing || c->eof || !c->readable)
+	if (c->recv_armed || c->closing || c->eof || !c->readable || c->splice_src)
 		return;
 	sqe = rlb_sqe(c->w);
 	c->recv_capped = !c->oneshot && !c->w->mshot_len_refused;
 	if (c->oneshot)
-		io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+		io_uring_prep_recv(sqe, c->fd, NULL, c->bulk ? 0 : RLB_RECV_MSG, 0);
 	else
 		io_uring_prep_recv_multishot(sqe, c->fd, NULL, c->recv_capped ? RLB_RECV_MSG : 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -121,9 +121,9 @@ static void inq_pop(struct conn *c)
 		c->in.head = 0;
 }
 
-/* Stops c's multishot recv; single recvs from now on (flow control
- * re-arms one once the queue allows). */
-static void recv_stop_multishot(struct conn *c)
+/* Cancels c's armed recv (a multishot, or a single one for splice_src);
+ * single recvs from now on (flow control re-arms one once the queue allows). */
+static void recv_cancel(struct conn *c)
 {
 	struct io_uring_sqe *sqe = rlb_sqe(c->w);
 
@@ -145,7 +145,7 @@ void rlb_conn_flow_control(struct conn *c)
 	if (c->closing)
 		return;
 	if (c->in.cnt >= RLB_INQ_PAUSE && c->recv_armed && !c->recv_paused && !c->oneshot) {
-		recv_stop_multishot(c);
+		recv_cancel(c);
 	} else if (c->in.cnt <= (c->oneshot ? RLB_INQ_PAUSE - 1 : RLB_INQ_RESUME) && !c->recv_armed &&
 		   !c->starved) {
 		c->recv_paused = 0;
@@ -157,12 +157,20 @@ void rlb_conn_flow_control(struct conn *c)
  * wake-up per RLB_RECV_MSG bytes, and its bursts grow with the buffers. */
 void rlb_conn_bulk(struct conn *c)
 {
+	c->bulk = 1;
 	if (c->oneshot || c->closing)
 		return;
 	if (c->recv_armed && !c->recv_paused)
-		recv_stop_multishot(c);
+		recv_cancel(c);
 	else
 		c->oneshot = 1;
+}
+
+void rlb_conn_recv_stop(struct conn *c)
+{
+	c->splice_src = 1;
+	if (c->recv_armed && !c->recv_paused && !c->closing)
+		recv_cancel(c);
 }
 
 void rlb_conn_on_recv(struct conn *c, int res, unsigned flags)
@@ -397,9 +405,10 @@ static void send_buf_release(struct conn *c)
 /* A transaction ended: the send buffer goes back to the worker, and an
  * empty queue's array and head accumulator to the allocator, so an idle
  * keep-alive or pooled connection holds nothing but its struct (kept while
- * a body streams). */
+ * a body streams). The next head is read by small recvs again. */
 void rlb_conn_trim(struct conn *c)
 {
+	c->bulk = 0;
 	if (!c->send_busy)
 		send_buf_release(c);
 	if (c->in.cnt == 0) {

@@ -49,6 +49,9 @@
 #define RLB_INQ_PAUSE 2      /* stop reading a peer holding this many buffers */
 #define RLB_INQ_RESUME 1     /* ... and start again at this many */
 #define RLB_TICK_MS 100      /* timer resolution */
+#define RLB_MAX_PIPES 256    /* pipes a worker may hold for splices (2 fds each) */
+#define RLB_SPARE_PIPES 32   /* empty pipes kept for the next splice */
+#define RLB_SPLICE_ROUNDS 4  /* pipefuls one splice step moves before it yields */
 
 /* The operation a CQE completes, kept in the low bits of user_data. */
 enum rlb_op {
@@ -58,7 +61,7 @@ enum rlb_op {
 	OP_SEND,
 	OP_CONNECT,
 	OP_CANCEL,     /* a counted completion with nothing to do: cancel, shutdown */
-	OP_TICK,
+	OP_POLL,       /* readiness for a splice (splice.c) */
 	OP_CALLBACK,   /* ptr is a struct rlb_callback: any completion the layers above own */
 };
 #define OP_MASK 7u
@@ -89,6 +92,21 @@ struct inbuf {
 	char *data;
 	uint32_t len, off;
 	uint16_t bid;
+};
+
+/* A pipe of a worker's pool: the middle of a splice. */
+struct rlb_pipe {
+	int rd, wr;
+};
+
+/* One direction of a transfer by splice(2), socket -> pipe -> socket: the
+ * bytes never enter user space. A pipe holds what the kernel's pipe holds
+ * (16 pages by default), so a peer that stops reading holds at most that. */
+struct rlb_splice {
+	struct rlb_pipe pipe;
+	uint32_t in_pipe;     /* read from the source, not yet written to the destination */
+	uint8_t on : 1;       /* it has a pipe: the transfer goes by splice (zeroed: it does not) */
+	uint8_t tried : 1;    /* rlb_splice_open was called for this transfer */
 };
 
 struct inq {
@@ -130,10 +148,16 @@ struct conn {
 	uint8_t eof : 1;        /* the peer closed (or recv failed: see err) */
 	uint8_t send_busy : 1;
 	uint8_t readable : 1;   /* connected: flow control may post a recv */
-	uint8_t oneshot : 1;    /* paused once, or bulk: single-buffer recvs from now on */
+	uint8_t oneshot : 1;    /* paused once, or bulk: single recvs from now on */
+	uint8_t bulk : 1;       /* a large body is coming by copy: each recv takes a whole buffer */
 	uint8_t active : 1;     /* the peer sent bytes or took some since the owner last looked */
 	uint8_t recv_failed : 1;/* eof came from an error (a reset), not a FIN */
 	uint8_t recv_capped : 1;/* the armed recv is a multishot with RLB_RECV_MSG as its length */
+	uint8_t splice_src : 1; /* bytes leave by splice (splice.c): no recv may be armed */
+	uint8_t splice_dst : 1; /* bytes arrive by splice: its sends are the splices */
+	uint8_t poll_armed : 1; /* a readiness poll is posted (only a splice posts them) */
+	uint8_t poll_out : 1;   /* ... and it waits for room to write, not bytes to read */
+	uint8_t nonblock : 1;   /* O_NONBLOCK is set (for splice(2); io_uring ignores it) */
 	int err;                /* first socket error, negative errno */
 	uint32_t inflight;
 	struct worker *w;
@@ -228,6 +252,10 @@ struct worker {
 	char *spare_sends[RLB_SPARE_SENDS];
 	uint32_t nspare_sends;
 	uint8_t mshot_len_refused; /* the kernel refused RLB_RECV_MSG on a multishot: uncapped */
+	/* Pipes for splices (splice.c): npipes open, of which the spares are
+	 * empty and free. */
+	struct rlb_pipe spare_pipes[RLB_SPARE_PIPES];
+	uint32_t nspare_pipes, npipes;
 	struct rlb_list starved; /* conns waiting for a buffer to come back */
 	uint32_t nbufs;
 	uint8_t qsbr_reader;
@@ -240,6 +268,7 @@ struct worker {
 	 * max_clients; the drain ends when every one left is lingering. */
 	uint32_t nclients, max_clients, nlingering;
 	struct rlb_timers timers;
+	struct rlb_callback tick_cb;
 	uint64_t now_ms;
 	uint64_t now_us;
 	struct __kernel_timespec tick_ts;
@@ -297,7 +326,9 @@ int rlb_conn_socket(int family);
 void rlb_conn_connect(struct conn *c, const struct sockaddr *addr, socklen_t len);
 void rlb_conn_arm_recv(struct conn *c);
 void rlb_conn_flow_control(struct conn *c);
-/** c is about to carry a large body: single whole-buffer recvs from now on. */
+/** c is about to carry a large body: single whole-buffer recvs from now on
+ * (until rlb_conn_trim: other recvs take at most RLB_RECV_MSG, so a head's
+ * first recv brings little of a body that may go by splice). */
 void rlb_conn_bulk(struct conn *c);
 void rlb_conn_on_recv(struct conn *c, int res, unsigned flags);
 typedef ssize_t (*rlb_head_parser)(const char *buf, size_t len, size_t last_len, void *arg);
@@ -321,6 +352,34 @@ void rlb_conn_arm_timer(struct conn *c, uint32_t timeout_ms);
 void rlb_conn_close(struct conn *c);
 void rlb_conn_abort(struct conn *c);
 void rlb_conn_release(struct conn *c);
+
+/* splice.c: transfers by splice(2), driven by readiness polls on the ring.
+ * io_uring's own IORING_OP_SPLICE always runs in the kernel's io-wq thread
+ * pool; measured here it costs as much CPU as copying, while a poll and a
+ * non-blocking splice(2) from the loop costs less than half (README). */
+/** Whether splices can work here: a pipe can be made and splice(2) is
+ * there. Probed once, at start; an error names what failed. */
+int rlb_splice_probe(char *err, size_t errlen);
+/** A pipe for sp (a spare, or a new one): 0 and sp->on, or a negative
+ * errno (-EMFILE at RLB_MAX_PIPES...): the caller copies instead. */
+int rlb_splice_open(struct worker *w, struct rlb_splice *sp);
+/** Gives sp's pipe back: empty, to the spares; with bytes left in it
+ * (a transfer cut short), closed. Safe on a sp without one. */
+void rlb_splice_close(struct worker *w, struct rlb_splice *sp);
+/** Moves up to *left bytes from src to dst, each conn an end of no other
+ * splice, with no recv in flight on src and no send on dst. Stops when a
+ * side would block (a poll is armed on it, whose completion reaches its
+ * on_io), after RLB_SPLICE_ROUNDS pipefuls (a poll on a ready socket:
+ * other conns get their turn), at the end, or on an error or EOF (set on
+ * the conn as a recv or send would: err, eof, recv_failed). Returns the
+ * bytes written to dst; *left goes down by those read from src. */
+size_t rlb_splice_move(struct rlb_splice *sp, struct conn *src, struct conn *dst, uint64_t *left);
+/** Cancels c's readiness poll, if one is armed (a transfer ended early). */
+void rlb_conn_poll_cancel(struct conn *c);
+/** c's bytes are to leave by splice: no recv from now on (splice_src),
+ * and an armed one is cancelled; what it still brings goes through the
+ * queue as usual. */
+void rlb_conn_recv_stop(struct conn *c);
 
 /* log.c: one line per event on stderr. Levels as syslog's, least to most
  * said; log_level (config) keeps the lines up to its level. Any thread. */

@@ -166,14 +166,17 @@ void rlb_worker_client_gone(struct worker *w)
 			arm_accept(&w->listeners[i]);
 }
 
+static void on_tick(struct rlb_callback *cb, int res);
+
 static void arm_tick(struct worker *w)
 {
 	struct io_uring_sqe *sqe = rlb_sqe(w);
 
 	w->tick_ts.tv_sec = 0;
 	w->tick_ts.tv_nsec = RLB_TICK_MS * 1000000LL;
+	w->tick_cb.fn = on_tick;
 	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
-	io_uring_sqe_set_data64(sqe, rlb_ud(w, OP_TICK));
+	io_uring_sqe_set_data64(sqe, rlb_ud(&w->tick_cb, OP_CALLBACK));
 }
 
 static void begin_drain(struct worker *w);
@@ -252,10 +255,12 @@ static void begin_drain(struct worker *w)
 	each_conn(w, drain_conn);
 }
 
-static void on_tick(struct worker *w)
+static void on_tick(struct rlb_callback *cb, int res)
 {
+	struct worker *w = rlb_container_of(cb, struct worker, tick_cb);
 	size_t i;
 
+	(void)res; /* -ETIME: the tick's time came */
 	rlb_timers_run(&w->timers);
 	for (i = 0; i < w->nlisteners && !w->stopping; i++)
 		if (w->listeners[i].paused && !w->listeners[i].armed && w->nclients < w->max_clients)
@@ -268,6 +273,8 @@ static void conn_event(struct conn *c, enum rlb_op op, int res, unsigned flags)
 	c->inflight--;
 	if (op == OP_RECV && (flags & IORING_CQE_F_MORE))
 		c->inflight++; /* a multishot recv goes on */
+	if (op == OP_POLL)
+		c->poll_armed = c->poll_out = 0;
 	if (c->closing) {
 		if (op == OP_SEND)
 			rlb_conn_on_send(c, res < 0 ? res : -ECANCELED);
@@ -288,6 +295,8 @@ static void conn_event(struct conn *c, enum rlb_op op, int res, unsigned flags)
 	case OP_CONNECT:
 		c->ops->on_connect(c, res);
 		return;
+	case OP_POLL:
+		break; /* ready (or failed, or cancelled): the splice finds out which */
 	default:
 		return; /* a flow-control cancel completed */
 	}
@@ -299,14 +308,12 @@ void rlb_worker_dispatch(struct worker *w, uint64_t ud, int res, unsigned flags)
 	enum rlb_op op = (enum rlb_op)(ud & OP_MASK);
 	void *ptr = (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
 
+	(void)w; /* each user_data names its own object (the tick is a callback of w's) */
 	switch (op) {
 	case OP_IGNORE:
 		break;
 	case OP_ACCEPT:
 		on_accept(ptr, res, flags);
-		break;
-	case OP_TICK:
-		on_tick(w);
 		break;
 	case OP_CALLBACK:
 		((struct rlb_callback *)ptr)->fn(ptr, res);
@@ -511,6 +518,12 @@ void rlb_worker_free(struct worker *w)
 	free(w->listeners);
 	while (w->nspare_sends > 0)
 		free(w->spare_sends[--w->nspare_sends]);
+	while (w->nspare_pipes > 0) {
+		struct rlb_pipe *p = &w->spare_pipes[--w->nspare_pipes];
+
+		close(p->rd);
+		close(p->wr);
+	}
 	free(w->br);
 	free(w->bufmem);
 }

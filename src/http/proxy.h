@@ -34,6 +34,7 @@ struct body {
 	enum rlb_body_kind kind;
 	uint64_t left;
 	uint64_t moved;    /* bytes forwarded so far */
+	struct rlb_splice sp; /* on: the rest goes by splice (session.c: splice_try) */
 	struct rlb_chunked ch;
 	uint8_t done;
 };

@@ -7,6 +7,7 @@
  * client or its upstream ends in rlb_session_pump(), which advances both
  * directions as far as they can go. */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,14 @@ static struct body body_init(enum rlb_body_kind kind, uint64_t length)
 	return (struct body){ .kind = kind, .left = length, .done = kind == RLB_BODY_NONE };
 }
 
+/* A new body in b's direction. The last one's splice has ended (its pipe
+ * would leak otherwise): at its end, or by end_splices. */
+static void body_start(struct body *b, enum rlb_body_kind kind, uint64_t length)
+{
+	assert(!b->sp.on);
+	*b = body_init(kind, length);
+}
+
 /* A body past one small recv's worth switches its sender to whole-buffer
  * recvs (loop.h): known large from its Content-Length at the head, or once
  * that many bytes of a chunked or read-until-close body have gone by. */
@@ -134,6 +143,69 @@ static size_t body_take(void *arg, const char *p, size_t avail, int *err)
 	return 0;
 }
 
+/* Ends b's transfer by splice, if it has one: its pipe goes back, and
+ * both ends are free again (the source's recvs resume). src or dst is
+ * NULL when that end is gone. */
+static void splice_end(struct session *s, struct body *b, struct conn *src, struct conn *dst)
+{
+	if (!b->sp.on)
+		return;
+	rlb_splice_close(s->c.w, &b->sp);
+	if (dst != NULL) {
+		dst->splice_dst = 0;
+		rlb_conn_poll_cancel(dst);
+	}
+	if (src != NULL) {
+		src->splice_src = 0;
+		rlb_conn_poll_cancel(src);
+		rlb_conn_flow_control(src);
+	}
+}
+
+/* Both directions' transfers by splice end: the transaction ends, or is
+ * given up on. */
+static void end_splices(struct session *s)
+{
+	struct conn *up = s->up != NULL ? &s->up->c : NULL;
+
+	splice_end(s, &s->req_body, &s->c, up);
+	splice_end(s, &s->resp_body, up, &s->c);
+}
+
+/* A Content-Length body with more than one small recv's worth still to
+ * come moves by splice (splice.c) when a pipe is free and neither end
+ * carries another splice: the source's recvs stop, and once what they
+ * brought has been forwarded (rlb_conn_gather), the rest goes by
+ * splice_body. Tried once per body. */
+static void splice_try(struct session *s, struct body *b, struct conn *src, struct conn *dst)
+{
+	if (b->sp.tried || b->done || b->kind != RLB_BODY_LENGTH || b->left <= RLB_RECV_MSG || !s->c.w->cfg->splice ||
+	    src->eof || src->splice_src || src->splice_dst || src->poll_armed || dst->splice_src ||
+	    dst->splice_dst || dst->poll_armed)
+		return;
+	if (rlb_splice_open(s->c.w, &b->sp) < 0)
+		return; /* no pipe: copied */
+	src->splice_src = dst->splice_dst = 1;
+	rlb_conn_recv_stop(src);
+}
+
+/* Moves b's bytes by splice once nothing received is waiting in the
+ * source's queue (nor can arrive there: no recv in flight) and the
+ * destination has nothing else to send. Returns the bytes moved. */
+static size_t splice_body(struct session *s, struct body *b, struct conn *src, struct conn *dst)
+{
+	size_t n;
+
+	if (!b->sp.on || src->in.cnt || src->recv_armed || dst->send_busy || dst->msg.msg_iovlen)
+		return 0;
+	n = rlb_splice_move(&b->sp, src, dst, &b->left);
+	if (b->left == 0 && b->sp.in_pipe == 0) {
+		b->done = 1;
+		splice_end(s, b, src, dst);
+	}
+	return n;
+}
+
 /* Answers with an error of our own and closes after it. A response already
  * under way cannot be replaced: the client connection is closed instead, so
  * the client sees a truncated response, never a fabricated end. The
@@ -145,6 +217,7 @@ static void reply_error(struct session *s, int status)
 		rlb_session_close(s);
 		return;
 	}
+	end_splices(s);
 	if (s->up != NULL)
 		rlb_upstream_abort(s);
 	/* The backend's 503 says when to come back (static text, as the others). */
@@ -153,7 +226,7 @@ static void reply_error(struct session *s, int status)
 	/* The answer to HEAD has no body (RFC 9110 9.3.2), ours included. */
 	s->resp_head_len = (uint32_t)(s->head_request ? strstr(s->resp_head, "\r\n\r\n") + 4 - s->resp_head :
 				      (ptrdiff_t)strlen(s->resp_head));
-	s->resp_body = body_init(RLB_BODY_NONE, 0);
+	body_start(&s->resp_body, RLB_BODY_NONE, 0);
 	s->keep_alive = 0;
 	s->linger_wanted = 1; /* the client may be mid-request: let it read this */
 	s->rq = RQ_DONE;
@@ -282,7 +355,7 @@ static int read_request(struct session *s)
 	s->idempotent = is_idempotent(m);
 	s->upgrade = (m->flags & RLB_HTTP_HAS_UPGRADE) && (m->flags & RLB_HTTP_CONN_UPGRADE);
 	s->keep_alive = wants_keep_alive(m);
-	s->req_body = body_init(m->body, m->content_length);
+	body_start(&s->req_body, m->body, m->content_length);
 	body_watch(&s->req_body, &s->c, 0);
 	s->req_in.len = s->req_out.len = 0;
 	s->rq = RQ_FORWARD;
@@ -310,6 +383,7 @@ static int forward_request(struct session *s)
 		 * read on; read_response gives 502 if no answer comes. */
 		s->req_abandoned = 1;
 		s->rq = RQ_DONE;
+		splice_end(s, &s->req_body, &s->c, &u->c);
 		return 1;
 	}
 	if (!s->req_head_sent) {
@@ -318,7 +392,11 @@ static int forward_request(struct session *s)
 		s->t_sent_us = s->c.w->now_us; /* the response time runs from here, whatever the body does */
 		sent = s->req_out.len;
 	}
+	splice_try(s, &s->req_body, &s->c, &u->c);
 	got = rlb_conn_gather(&s->c, &u->c, body_take, &s->req_body, &err);
+	if (got == 0 && (got = splice_body(s, &s->req_body, &s->c, &u->c)) > 0 &&
+	    (st = server_stats(s->c.w, u->srv)) != NULL)
+		rlb_counter_add(&st->spliced_out, got);
 	body_watch(&s->req_body, &s->c, got);
 	sent += got;
 	if (sent && (st = server_stats(s->c.w, u->srv)) != NULL)
@@ -339,7 +417,8 @@ static int forward_request(struct session *s)
 		rlb_session_close(s);
 		return 1;
 	}
-	return 0;
+	/* A splice ended the body, or the server stopped taking it (above). */
+	return s->rq == RQ_DONE || u->c.err;
 }
 
 /* Raw bytes from src to dst after a 101; either side closing ends both. */
@@ -443,7 +522,7 @@ static int read_response(struct session *s)
 	/* We close after an answer that came before the request ended. */
 	s->keep_alive = s->keep_alive && m->body != RLB_BODY_EOF && !s->c.w->stopping && !tunnel &&
 			s->rq == RQ_DONE && !s->req_abandoned;
-	s->resp_body = body_init(m->body, m->content_length);
+	body_start(&s->resp_body, m->body, m->content_length);
 	body_watch(&s->resp_body, &u->c, 0);
 	s->resp_out.len = 0;
 	if (rlb_rewrite_response(m, s->keep_alive, s->client_minor, tunnel, &s->resp_out) < 0)
@@ -478,7 +557,15 @@ static int forward_response(struct session *s)
 		s->bytes_to_client += s->resp_head_len;
 	}
 	if (u != NULL) {
+		splice_try(s, &s->resp_body, &u->c, &s->c);
 		got = rlb_conn_gather(&u->c, &s->c, body_take, &s->resp_body, &err);
+		if (got == 0 && (got = splice_body(s, &s->resp_body, &u->c, &s->c)) > 0 &&
+		    (st = server_stats(s->c.w, u->srv)) != NULL)
+			rlb_counter_add(&st->spliced_in, got);
+		if (s->c.err && s->resp_body.sp.on) { /* the client is gone: nothing more can reach it */
+			rlb_session_close(s);
+			return 1;
+		}
 		body_watch(&s->resp_body, &u->c, got);
 		s->bytes_to_client += got;
 		if (got && (st = server_stats(s->c.w, u->srv)) != NULL)
@@ -579,6 +666,7 @@ static int finish(struct session *s)
 		s->keep_alive = 0;
 		s->linger_wanted = 1; /* the rest of the body is still coming */
 	}
+	end_splices(s); /* only an early answer leaves one: the request body's */
 	if (s->up != NULL)
 		rlb_upstream_finish(s, s->up->reusable && !early);
 	log_end(s, "-");
@@ -658,16 +746,17 @@ static void update_timers(struct session *s)
 	/* Waiting for the client: to take our bytes, or for body bytes the
 	 * server is ready for. A request head has its own fixed deadline
 	 * (slowloris), armed once in RQ_HEAD and left alone here. */
-	client_late = s->c.send_busy ||
-		      (s->rq == RQ_FORWARD && u != NULL && u->connected && !u->c.send_busy && s->c.in.cnt == 0);
+	client_late = s->c.send_busy || s->c.poll_out ||
+		      (s->rq == RQ_FORWARD && u != NULL && u->connected && !u->c.send_busy && !u->c.poll_out &&
+		       s->c.in.cnt == 0);
 	if (s->rq != RQ_HEAD)
 		wait_on(&s->c, client_late, s->fe->timeout_client_ms);
 	/* Waiting for the server: to take the request, for its head once the
 	 * request is sent, or for body bytes the client is ready for. The
 	 * connect has its own timer (timeout_connect). */
 	if (u != NULL && u->connected && !u->c.closing) {
-		server_late = u->c.send_busy || (s->rs == RS_HEAD && s->rq != RQ_FORWARD) ||
-			      (s->rs == RS_FORWARD && !s->c.send_busy && !s->resp_body.done);
+		server_late = u->c.send_busy || u->c.poll_out || (s->rs == RS_HEAD && s->rq != RQ_FORWARD) ||
+			      (s->rs == RS_FORWARD && !s->c.send_busy && !s->c.poll_out && !s->resp_body.done);
 		wait_on(&u->c, server_late, s->fe->backend->timeout_server_ms);
 	}
 out:
@@ -752,6 +841,7 @@ void rlb_session_close(struct session *s)
 	log_end(s, s->rs == RS_TUNNEL ? "-"
 		 : s->resp_head_sent ? (s->up && s->up->c.eof ? "server_closed" : "closed_mid_response")
 		 : s->c.eof ? "client_closed" : "closed");
+	end_splices(s);
 	if (s->up != NULL)
 		rlb_upstream_abort(s);
 	if (s->reset_on_close)
@@ -770,6 +860,8 @@ static void session_free(struct session *s)
 	if (s->held != NULL)
 		return;
 	free(s->log_req);
+	rlb_splice_close(w, &s->req_body.sp); /* (closed with the session already: this is the rule, once more) */
+	rlb_splice_close(w, &s->resp_body.sp);
 	if ((fst = frontend_stats(w, s->fe)) != NULL)
 		rlb_counter_add(&fst->closed, 1);
 	w->nclients--;

@@ -493,6 +493,9 @@ void rlb_upstream_finish(struct session *s, int reusable)
 	struct worker *w = s->c.w;
 	struct server_pool *p = pool_of(w, u->srv);
 
+	/* The session ended its splices (end_splices): a pooled conn with
+	 * splice_src set would never read again. */
+	assert(!u->c.splice_src && !u->c.splice_dst);
 	rlb_upstream_end_try(s, RLB_OUTCOME_OK);
 	detach(s);
 	if (reusable && !u->c.eof && u->c.in.cnt == 0 && !w->stopping && p->n_idle < u->srv->backend->pool_max_idle &&

@@ -122,6 +122,8 @@ static void add_server_slice(const struct rlb_server_stats *st, struct rlb_serve
 	out->retries += load(&st->retries);
 	out->bytes_in += load(&st->bytes_in);
 	out->bytes_out += load(&st->bytes_out);
+	out->spliced_in += load(&st->spliced_in);
+	out->spliced_out += load(&st->spliced_out);
 	out->idle_pool += load(&st->idle_pool);
 	rlb_hist_merge(&out->connect, &st->connect);
 	rlb_hist_merge(&out->response, &st->response);

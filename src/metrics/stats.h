@@ -26,6 +26,7 @@ struct rlb_server_stats {
 	atomic_uint_fast64_t errors[RLB_ERR_KINDS];  /* tries that failed, by kind */
 	atomic_uint_fast64_t retries;                /* tries after the first, for a request */
 	atomic_uint_fast64_t bytes_in, bytes_out;    /* from and to the server */
+	atomic_uint_fast64_t spliced_in, spliced_out; /* of those, moved by splice (never copied) */
 	atomic_uint_fast64_t idle_pool;              /* a gauge: idle pooled connections */
 	struct rlb_histogram connect;                /* connect() to connected */
 	struct rlb_histogram response;               /* request sent to response head */
@@ -42,6 +43,7 @@ struct rlb_frontend_stats {
 /* One server summed over the workers: plain numbers. */
 struct rlb_server_totals {
 	uint64_t requests[RLB_CLASSES], errors[RLB_ERR_KINDS], retries, bytes_in, bytes_out, idle_pool;
+	uint64_t spliced_in, spliced_out;
 	struct rlb_hist_snapshot connect, response, total;
 };
 

@@ -4,7 +4,8 @@ import socket
 import subprocess
 import time
 
-from harness import SANITIZED, Backends, Client, Ringlb, config, get, proxy, wait_for
+from harness import SANITIZED, Backends, Client, Ringlb, config, free_port, get, proxy, wait_for
+from test_metrics import fetch, parse_prometheus, value
 
 
 def cpu_seconds(pid):
@@ -87,18 +88,25 @@ def test_max_connections_holds_new_clients_until_one_leaves():
 
 
 
+def _stalled_readers(port, n):
+    """n clients that ask for 20 MB each and read nothing."""
+    stalled = []
+    for _ in range(n):
+        c = Client(port)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.send(b"GET /bytes?n=20000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        stalled.append(c)
+    return stalled
+
+
 def test_clients_that_stop_reading_do_not_starve_the_others():
     # 150 clients ask for 20 MB each and read nothing. Each worker has 16 MiB
     # of receive buffers; the stalled bytes must move to the connections' own
     # memory (bounded per connection) so everyone else is still served.
-    with proxy(1) as (lb, _):
+    # (Copied: spliced, the bytes would never enter the ring; see below.)
+    with proxy(1, global_extra="splice = off") as (lb, _):
         base = lb.rss_kib()
-        stalled = []
-        for _ in range(150):
-            c = Client(lb.port)
-            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            c.send(b"GET /bytes?n=20000000 HTTP/1.1\r\nHost: t\r\n\r\n")
-            stalled.append(c)
+        stalled = _stalled_readers(lb.port, 150)
         # More stalled bytes held than the whole buffer ring: the point where
         # zero-copy buffers alone would have run dry.
         wait_for(lambda: lb.rss_kib() > base + 16 * 1024 + 8 * 1024, timeout=20, what="more stalled bytes held than the buffer ring (else the ring pins them)")
@@ -111,6 +119,32 @@ def test_clients_that_stop_reading_do_not_starve_the_others():
         assert SANITIZED or lb.rss_kib() - base < 150 * 1024, lb.rss_kib() - base
         for c in stalled:
             c.close()
+
+
+def test_stalled_readers_past_the_pipe_limit_starve_nobody():
+    # Spliced, a stalled reader holds a pipe (kernel memory, 16 pages at most)
+    # and none of ringlb's; past a worker's 256 pipes the rest are copied, as
+    # above. Either way the next client is served.
+    be = Backends(1)
+    aport = free_port()
+    lb = Ringlb(config(be.lines(), global_extra="admin = %d" % aport))
+    try:
+        base = lb.rss_kib()
+        stalled = _stalled_readers(lb.port, 300)
+        wait_for(lambda: _spliced_in(aport) >= 256 * 16 * 1024, timeout=20, what="every pipe holding a stalled body")
+        status, _, body = get(lb.port, "/bytes?n=3000000")
+        assert status == 200 and len(body) == 3000000
+        assert SANITIZED or lb.rss_kib() - base < 150 * 1024, lb.rss_kib() - base
+        for c in stalled:
+            c.close()
+    finally:
+        lb.close()
+        be.stop()
+
+
+def _spliced_in(aport):
+    samples = parse_prometheus(fetch(aport, "/metrics")[1])[0]
+    return value(samples, "ringlb_server_spliced_bytes_total", direction="in")
 
 
 def test_an_idle_keep_alive_client_costs_under_1_kib():

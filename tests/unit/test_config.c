@@ -218,10 +218,15 @@ static void test_health_and_admin_keys(void **state)
 	expect_error("[global]\nadmin = localhost:9900\n", 2, "admin: invalid address 'localhost:9900'");
 	expect_error("[global]\nadmin_token = short\n", 2, "admin_token: expected 8 to 127 characters");
 	expect_error("[global]\nmetrics = maybe\n", 2, "metrics: expected on or off");
+	expect_error("[global]\nsplice = yes\n", 2, "splice: expected on or off, got 'yes'");
 	expect_error("[global]\naccess_log_format = csv\n", 2, "access_log_format: expected text or json");
 	expect_error("[global]\nslo_p95 = fast\n", 2, "slo_p95: invalid duration");
 	assert_int_equal(load("[global]\nmetrics = off\naccess_log = -\naccess_log_format = json\nslo_p99 = 1s\n" FE, &cfg), 0);
 	assert_true(!cfg.metrics && cfg.access_log_json && strcmp(cfg.access_log, "-") == 0 && cfg.slo_p99_ms == 1000);
+	assert_true(cfg.splice); /* on unless said */
+	rlb_config_free(&cfg);
+	assert_int_equal(load("[global]\nsplice = off\n" FE, &cfg), 0);
+	assert_false(cfg.splice);
 	rlb_config_free(&cfg);
 }
 
