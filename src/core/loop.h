@@ -374,8 +374,13 @@ void rlb_splice_close(struct worker *w, struct rlb_splice *sp);
  * the conn as a recv or send would: err, eof, recv_failed). Returns the
  * bytes written to dst; *left goes down by those read from src. */
 size_t rlb_splice_move(struct rlb_splice *sp, struct conn *src, struct conn *dst, uint64_t *left);
-/** Cancels c's readiness poll, if one is armed (a transfer ended early). */
-void rlb_conn_poll_cancel(struct conn *c);
+/** src and dst become the ends of a transfer by splice (neither may be an
+ * end of another): src's recvs stop (rlb_conn_recv_stop). */
+void rlb_splice_begin(struct conn *src, struct conn *dst);
+/** The transfer between src and dst ended (either NULL: that end is gone):
+ * their polls are cancelled, and src reads again, by small recvs (what
+ * comes next is a head). */
+void rlb_splice_end(struct conn *src, struct conn *dst);
 /** c's bytes are to leave by splice: no recv from now on (splice_src),
  * and an armed one is cancelled; what it still brings goes through the
  * queue as usual. */

@@ -8,6 +8,7 @@
  * A pipe is filled only when empty: then an EAGAIN from the filling splice
  * can only mean the socket has nothing, never that the pipe is full (a
  * pipe's room is in pages, not bytes). */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -89,7 +90,8 @@ static void poll_arm(struct conn *c, unsigned events)
 	c->inflight++;
 }
 
-void rlb_conn_poll_cancel(struct conn *c)
+/* A transfer ended early: its poll is of no use any more. */
+static void poll_cancel(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
@@ -99,6 +101,27 @@ void rlb_conn_poll_cancel(struct conn *c)
 	io_uring_prep_poll_remove(sqe, rlb_ud(c, OP_POLL));
 	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CANCEL));
 	c->inflight++;
+}
+
+void rlb_splice_begin(struct conn *src, struct conn *dst)
+{
+	assert(!src->splice_src && !src->splice_dst && !dst->splice_src && !dst->splice_dst);
+	dst->splice_dst = 1;
+	rlb_conn_recv_stop(src);
+}
+
+void rlb_splice_end(struct conn *src, struct conn *dst)
+{
+	if (dst != NULL) {
+		dst->splice_dst = 0;
+		poll_cancel(dst);
+	}
+	if (src != NULL) {
+		src->splice_src = 0;
+		src->bulk = 0; /* (else the next head's recv would take a whole buffer of what may be spliced) */
+		poll_cancel(src);
+		rlb_conn_flow_control(src);
+	}
 }
 
 /* The source failed: as a failed recv would have it. */

@@ -151,15 +151,7 @@ static void splice_end(struct session *s, struct body *b, struct conn *src, stru
 	if (!b->sp.on)
 		return;
 	rlb_splice_close(s->c.w, &b->sp);
-	if (dst != NULL) {
-		dst->splice_dst = 0;
-		rlb_conn_poll_cancel(dst);
-	}
-	if (src != NULL) {
-		src->splice_src = 0;
-		rlb_conn_poll_cancel(src);
-		rlb_conn_flow_control(src);
-	}
+	rlb_splice_end(src, dst);
 }
 
 /* Both directions' transfers by splice end: the transaction ends, or is
@@ -185,8 +177,7 @@ static void splice_try(struct session *s, struct body *b, struct conn *src, stru
 		return;
 	if (rlb_splice_open(s->c.w, &b->sp) < 0)
 		return; /* no pipe: copied */
-	src->splice_src = dst->splice_dst = 1;
-	rlb_conn_recv_stop(src);
+	rlb_splice_begin(src, dst);
 }
 
 /* Moves b's bytes by splice once nothing received is waiting in the
@@ -407,8 +398,12 @@ static int forward_request(struct session *s)
 		reply_error(s, 400);
 		return 1;
 	}
-	if (s->req_body.done)
+	if (s->req_body.done) {
 		s->rq = RQ_DONE;
+		/* (copied to its end, as a short body may be: its pipe goes back
+		 * now, and the server connection may splice the response) */
+		splice_end(s, &s->req_body, &s->c, &u->c);
+	}
 	if (u->c.msg.msg_iovlen) {
 		rlb_conn_send_submit(&u->c);
 		return 1;
@@ -593,8 +588,11 @@ static int forward_response(struct session *s)
 		rlb_session_close(s);
 		return 1;
 	}
-	if (s->resp_body.done)
+	if (s->resp_body.done) {
 		s->rs = RS_DONE;
+		if (u != NULL)
+			splice_end(s, &s->resp_body, &u->c, &s->c);
+	}
 	if (s->c.msg.msg_iovlen) {
 		rlb_conn_send_submit(&s->c);
 		return 1;
@@ -666,7 +664,7 @@ static int finish(struct session *s)
 		s->keep_alive = 0;
 		s->linger_wanted = 1; /* the rest of the body is still coming */
 	}
-	end_splices(s); /* only an early answer leaves one: the request body's */
+	end_splices(s); /* only an early answer leaves one: the request body's, cut short */
 	if (s->up != NULL)
 		rlb_upstream_finish(s, s->up->reusable && !early);
 	log_end(s, "-");
