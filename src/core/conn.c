@@ -47,6 +47,7 @@ void rlb_conn_connect(struct conn *c, const struct sockaddr *addr, socklen_t len
 
 	io_uring_prep_connect(sqe, c->fd, addr, len);
 	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CONNECT));
+	c->connecting = 1;
 	c->inflight++;
 }
 
@@ -457,12 +458,30 @@ void rlb_conn_discard_input(struct conn *c)
 	c->head_from_front = 0;
 }
 
-/* Starts teardown: cancels everything in flight on the socket. The conn is
- * destroyed by the dispatcher once the last completion is in (the cancel
- * itself is always one, so destruction never happens inside a caller). */
+/* A counted completion for c: the cancel of its operation op (found by
+ * user_data, so by a hash lookup), or with op OP_CANCEL a no-op. */
+static void close_step(struct conn *c, enum rlb_op op)
+{
+	struct io_uring_sqe *sqe = rlb_sqe(c->w);
+
+	if (op == OP_CANCEL)
+		io_uring_prep_nop(sqe);
+	else
+		io_uring_prep_cancel64(sqe, rlb_ud(c, op), 0);
+	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CANCEL));
+	c->inflight++;
+}
+
+/* Starts teardown: cancels each operation in flight on the socket, by its
+ * user_data. (A cancel by fd walks every armed request of the ring: with
+ * 1000 connections that walk was 40% of the CPU of a load with a
+ * connection per request.) Cancels and shutdowns of our own complete
+ * without help. The conn is destroyed by the dispatcher once the last
+ * completion is in; there is always one (a no-op when nothing else is in
+ * flight), so destruction never happens inside a caller. */
 void rlb_conn_close(struct conn *c)
 {
-	struct io_uring_sqe *sqe;
+	int n = 0;
 
 	if (c->closing)
 		return;
@@ -472,10 +491,16 @@ void rlb_conn_close(struct conn *c)
 		rlb_list_del(&c->starved_link);
 		c->starved = 0;
 	}
-	sqe = rlb_sqe(c->w);
-	io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
-	io_uring_sqe_set_data64(sqe, rlb_ud(c, OP_CANCEL));
-	c->inflight++;
+	if (c->recv_armed && ++n)
+		close_step(c, OP_RECV);
+	if (c->send_busy && ++n)
+		close_step(c, OP_SEND);
+	if (c->connecting && ++n)
+		close_step(c, OP_CONNECT);
+	if (c->poll_armed && ++n)
+		close_step(c, OP_POLL);
+	if (n == 0)
+		close_step(c, OP_CANCEL);
 }
 
 /* Closes with a reset instead of a FIN (SO_LINGER 0): the peer must be able

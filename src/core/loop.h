@@ -147,6 +147,7 @@ struct conn {
 	uint8_t closing : 1;
 	uint8_t eof : 1;        /* the peer closed (or recv failed: see err) */
 	uint8_t send_busy : 1;
+	uint8_t connecting : 1; /* a connect is posted */
 	uint8_t readable : 1;   /* connected: flow control may post a recv */
 	uint8_t oneshot : 1;    /* paused once, or bulk: single recvs from now on */
 	uint8_t bulk : 1;       /* a large body is coming by copy: each recv takes a whole buffer */

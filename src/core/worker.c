@@ -275,6 +275,8 @@ static void conn_event(struct conn *c, enum rlb_op op, int res, unsigned flags)
 		c->inflight++; /* a multishot recv goes on */
 	if (op == OP_POLL)
 		c->poll_armed = c->poll_out = 0;
+	else if (op == OP_CONNECT)
+		c->connecting = 0;
 	if (c->closing) {
 		if (op == OP_SEND)
 			rlb_conn_on_send(c, res < 0 ? res : -ECANCELED);

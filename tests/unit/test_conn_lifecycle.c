@@ -215,10 +215,50 @@ static void test_refused_recv_length_spares_every_conn(void **state)
 	assert_int_equal(w.nconns, 0);
 }
 
+/* Closing cancels each operation in flight by its user_data (a hash
+ * lookup), never by fd (a walk of every armed request in the ring: 40% of
+ * the CPU with 1000 connections opened and closed per request), and with
+ * nothing in flight still posts a completion to be freed from. */
+static void test_close_cancels_each_operation_by_its_user_data(void **state)
+{
+	struct conn *c = new_conn(), *idle = new_conn();
+	unsigned before;
+
+	(void)state;
+	c->send_busy = 1;
+	c->inflight++;
+	before = w.ring.sq.sqe_tail;
+	rlb_conn_close(c);
+	assert_int_equal(w.ring.sq.sqe_tail - before, 2);
+	for (unsigned i = before; i < w.ring.sq.sqe_tail; i++) {
+		struct io_uring_sqe *sqe = &w.ring.sq.sqes[i & w.ring.sq.ring_mask];
+
+		assert_int_equal(sqe->opcode, IORING_OP_ASYNC_CANCEL);
+		assert_false(sqe->cancel_flags & (IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL));
+		assert_true(sqe->addr == rlb_ud(c, OP_RECV) || sqe->addr == rlb_ud(c, OP_SEND));
+		assert_int_equal(sqe->user_data, rlb_ud(c, OP_CANCEL));
+	}
+	complete(c, OP_CANCEL, 0, 0);
+	complete(c, OP_CANCEL, -ENOENT, 0);
+	complete(c, OP_SEND, -ECANCELED, 0);
+	complete(c, OP_RECV, -ECANCELED, 0);
+	assert_int_equal(destroyed, 1);
+
+	idle->recv_armed = 0;
+	idle->inflight = 0;
+	rlb_conn_close(idle);
+	assert_int_equal(last_sqe()->opcode, IORING_OP_NOP);
+	assert_int_equal(last_sqe()->user_data, rlb_ud(idle, OP_CANCEL));
+	complete(idle, OP_CANCEL, 0, 0);
+	assert_int_equal(destroyed, 2);
+	assert_int_equal(w.nconns, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enobufs_after_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_cancels_each_operation_by_its_user_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_body_switches_to_single_whole_buffer_recvs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_recv_length_spares_every_conn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enobufs_before_close, setup, teardown),
