@@ -102,8 +102,8 @@ static void raise_fd_limit(const struct rlb_config *cfg)
 	r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max >= need ? need : r.rlim_max;
 	if (r.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &r) == 0) /* (a reload may find it raised already) */
 		rlb_log("file descriptors: limit raised to %llu (max_connections = %u needs up to %llu: a client "
-			"and a server connection each)", (unsigned long long)r.rlim_cur, cfg->max_connections,
-			(unsigned long long)need);
+			"and a server connection each, and pipes for splices)", (unsigned long long)r.rlim_cur,
+			cfg->max_connections, (unsigned long long)need);
 	if (r.rlim_cur < least)
 		rlb_warn("the hard limit on file descriptors (%llu) is below the %llu that max_connections = %u "
 			"needs: raise it (LimitNOFILE= in a systemd unit, ulimit -Hn), or lower max_connections",

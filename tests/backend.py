@@ -25,6 +25,8 @@ server answered. Endpoints:
   /interim-stall?n=B&ms=N  a 100 Continue with about B bytes of headers, then
                          nothing for N ms, then closes
   /eof-reset             a read-until-close response cut short by a reset (RST)
+  /oversend?n=N          N bytes of body as its Content-Length says, then a whole
+                         second response no request asked for (a smuggling server)
   /conn-framing          a response whose Connection header names Content-Length
   /bad-chunk             a chunked response whose first chunk size has 17 digits
   /healthz               the health endpoint: 200, or as Server.health says ("sick":
@@ -116,6 +118,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.linger()
         if path == "/continue":
             return self.reply(200, str(self.read_body(keep=False)).encode())
+        if path == "/oversend":
+            n = int(q.get("n", "0"))
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (n, b"x" * n) +
+                             b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nSMUGGLE")
+            return
         if path in ("/stall", "/interim-stall", "/eof-reset", "/conn-framing", "/bad-chunk"):
             return self.misbehave(path, q)
         body = self.read_body() if path != "/ws" else b""

@@ -25,6 +25,7 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "ringlb/config.h"
@@ -257,6 +258,8 @@ struct worker {
 	 * empty and free. */
 	struct rlb_pipe spare_pipes[RLB_SPARE_PIPES];
 	uint32_t nspare_pipes, npipes;
+	uint8_t pipes_short_logged; /* an episode of bodies copied for want of a pipe is logged */
+	rlim_t fd_limit;            /* RLIMIT_NOFILE at start: pipes stop at 3/4 of it */
 	struct rlb_list starved; /* conns waiting for a buffer to come back */
 	uint32_t nbufs;
 	uint8_t qsbr_reader;
@@ -362,7 +365,8 @@ void rlb_conn_release(struct conn *c);
  * there. Probed once, at start; an error names what failed. */
 int rlb_splice_probe(char *err, size_t errlen);
 /** A pipe for sp (a spare, or a new one): 0 and sp->on, or a negative
- * errno (-EMFILE at RLB_MAX_PIPES...): the caller copies instead. */
+ * errno, and the caller copies instead: -ENOBUFS at RLB_MAX_PIPES, -EMFILE
+ * past 3/4 of the descriptor limit (sockets need the rest), pipe2's. */
 int rlb_splice_open(struct worker *w, struct rlb_splice *sp);
 /** Gives sp's pipe back: empty, to the spares; with bytes left in it
  * (a transfer cut short), closed. Safe on a sp without one. */
@@ -382,6 +386,9 @@ void rlb_splice_begin(struct conn *src, struct conn *dst);
  * their polls are cancelled, and src reads again, by small recvs (what
  * comes next is a head). */
 void rlb_splice_end(struct conn *src, struct conn *dst);
+/** Whether bytes (or a FIN) wait in c's socket: after a transfer that
+ * read exactly a body's length, anything there is not part of it. */
+int rlb_conn_has_more(struct conn *c);
 /** c's bytes are to leave by splice: no recv from now on (splice_src),
  * and an armed one is cancelled; what it still brings goes through the
  * queue as usual. */

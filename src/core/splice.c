@@ -14,6 +14,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/loop.h"
@@ -22,6 +24,14 @@
 
 int rlb_splice_probe(char *err, size_t errlen)
 {
+	int p[2];
+
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe2: %s", strerror(errno));
+		return -errno;
+	}
+	close(p[0]);
+	close(p[1]);
 	/* A bad descriptor: EBADF where the call exists, ENOSYS or EPERM
 	 * where a kernel or a seccomp filter lacks it. */
 	if (splice(-1, NULL, -1, NULL, 1, SPLICE_F_NONBLOCK) < 0 && errno != EBADF) {
@@ -29,6 +39,16 @@ int rlb_splice_probe(char *err, size_t errlen)
 		return -errno;
 	}
 	return 0;
+}
+
+/* No pipe for a large body: it is copied. Said once per episode. */
+static int pipes_short(struct worker *w, int err)
+{
+	if (!w->pipes_short_logged)
+		rlb_warn("%s: no pipe for a large body (%s): such bodies are copied until pipes are free", w->name,
+			 err == -ENOBUFS ? "all in use" : err == -EMFILE ? "file descriptors short" : strerror(-err));
+	w->pipes_short_logged = 1;
+	return err;
 }
 
 int rlb_splice_open(struct worker *w, struct rlb_splice *sp)
@@ -41,10 +61,19 @@ int rlb_splice_open(struct worker *w, struct rlb_splice *sp)
 		sp->pipe = w->spare_pipes[--w->nspare_pipes];
 	} else {
 		if (w->npipes >= RLB_MAX_PIPES)
-			return -EMFILE;
+			return pipes_short(w, -ENOBUFS);
 		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
-			return -errno;
+			return pipes_short(w, -errno);
+		/* Descriptors come lowest first, so the number is about how many
+		 * are open: past three quarters of the limit, sockets need the
+		 * rest. */
+		if ((rlim_t)p[1] >= w->fd_limit / 4 * 3) {
+			close(p[0]);
+			close(p[1]);
+			return pipes_short(w, -EMFILE);
+		}
 		w->npipes++;
+		w->pipes_short_logged = 0;
 		sp->pipe = (struct rlb_pipe){ p[0], p[1] };
 	}
 	sp->on = 1;
@@ -55,7 +84,10 @@ void rlb_splice_close(struct worker *w, struct rlb_splice *sp)
 {
 	if (!sp->on)
 		return;
-	if (sp->in_pipe == 0 && w->nspare_pipes < RLB_SPARE_PIPES) {
+	/* Kept for the next body only if empty, and while descriptors are
+	 * plentiful (its number under half the limit): pipes are a
+	 * convenience, sockets are not. */
+	if (sp->in_pipe == 0 && w->nspare_pipes < RLB_SPARE_PIPES && (rlim_t)sp->pipe.wr < w->fd_limit / 2) {
 		w->spare_pipes[w->nspare_pipes++] = sp->pipe;
 	} else {
 		close(sp->pipe.rd);
@@ -64,6 +96,14 @@ void rlb_splice_close(struct worker *w, struct rlb_splice *sp)
 	}
 	sp->on = 0;
 	sp->in_pipe = 0;
+}
+
+int rlb_conn_has_more(struct conn *c)
+{
+	char byte;
+	ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 /* splice(2) on a socket blocks unless the socket itself is non-blocking

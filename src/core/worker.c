@@ -458,6 +458,7 @@ static void *worker_main(void *arg)
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 		     const struct rlb_worker_hooks *hooks, const struct rlb_loop_spec *spec)
 {
+	struct rlimit lim;
 	size_t i;
 	int rc;
 
@@ -468,6 +469,7 @@ int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 	w->nbufs = spec->nbufs;
 	w->qsbr_reader = spec->qsbr_reader;
 	w->max_clients = spec->max_clients;
+	w->fd_limit = getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : 1024;
 	rlb_list_init(&w->conns);
 	rlb_list_init(&w->starved);
 	rlb_list_init(&w->pinned);

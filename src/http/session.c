@@ -192,6 +192,12 @@ static size_t splice_body(struct session *s, struct body *b, struct conn *src, s
 	n = rlb_splice_move(&b->sp, src, dst, &b->left);
 	if (b->left == 0 && b->sp.in_pipe == 0) {
 		b->done = 1;
+		/* A splice reads exactly the body, so whatever the server sent
+		 * past it stays in the socket, where a recv would have shown it:
+		 * such a connection answers no other request (a smuggled
+		 * response), nor does one the server is closing. */
+		if (b == &s->resp_body && s->up != NULL && rlb_conn_has_more(src))
+			s->up->reusable = 0;
 		splice_end(s, b, src, dst);
 	}
 	return n;

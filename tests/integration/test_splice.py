@@ -149,3 +149,18 @@ def test_an_early_answer_ends_a_spliced_upload():
             pass
         assert c.response()[0] == 401
         assert get(lb.port)[0] == 200
+
+
+def test_bytes_past_a_spliced_body_never_answer_the_next_request():
+    # The server sends a second, unasked-for response after the body. A
+    # splice reads exactly Content-Length, so those bytes stay in the socket:
+    # the pipelined request behind must not get them as its answer.
+    with proxy(1) as (lb, _):
+        for _ in range(5):
+            c = Client(lb.port, timeout=10)
+            c.send(b"GET /oversend?n=2000000 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, _, body = c.response()
+            assert status == 200 and len(body) == 2000000
+            status, _, body = c.response()
+            assert status == 200 and body == b"hello from s1\n", body
+            c.close()

@@ -57,6 +57,7 @@ static int setup(void **state)
 	rlb_list_init(&w.starved);
 	rlb_list_init(&w.pinned);
 	rlb_timers_init(&w.timers);
+	w.fd_limit = 1024;
 	ios = destroyed = 0;
 	src = new_conn(&peer_src);
 	dst = new_conn(&peer_dst);
@@ -210,6 +211,29 @@ static void test_a_gone_destination_is_its_error(void **state)
 	rlb_splice_close(&w, &sp);
 }
 
+/* Pipes give way to sockets: none is made past 3/4 of the descriptor
+ * limit, and none is kept as a spare past half of it. */
+static void test_pipes_give_way_to_sockets_near_the_descriptor_limit(void **state)
+{
+	struct rlb_splice a = { 0 }, b = { 0 };
+
+	(void)state;
+	assert_int_equal(rlb_splice_open(&w, &a), 0);
+	assert_int_equal(rlb_splice_open(&w, &b), 0);
+	rlb_splice_close(&w, &a);
+	assert_int_equal(w.nspare_pipes, 1);
+	w.fd_limit = 8; /* this process has more open than that */
+	rlb_splice_close(&w, &b);
+	assert_int_equal(w.nspare_pipes, 1); /* closed, not kept */
+	assert_int_equal(w.npipes, 1);
+	assert_int_equal(rlb_splice_open(&w, &a), 0); /* the spare */
+	assert_int_equal(rlb_splice_open(&w, &b), -EMFILE);
+	assert_false(b.on);
+	assert_int_equal(w.npipes, 1);
+	rlb_splice_close(&w, &a);
+	assert_int_equal(w.npipes, 0);
+}
+
 /* A conn that is an end of a splice reads by no recv: flow control leaves
  * it alone, and an armed recv is cancelled. When the transfer ends it reads
  * again, by a small recv even after a bulk body: a whole buffer would take
@@ -246,6 +270,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eof_lands_on_the_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_gone_destination_is_its_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_splice_source_reads_only_after_the_transfer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipes_give_way_to_sockets_near_the_descriptor_limit, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* as ringlb's main: splice(2) cannot say MSG_NOSIGNAL */
