@@ -13,25 +13,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "conn_fixture.h"
 #include "core/loop.h"
 
 static struct worker w;
-static int destroyed, ios;
-
-static void t_io(struct conn *c) { (void)c; ios++; }
-static void t_timeout(struct conn *c) { rlb_conn_close(c); }
-static void t_shutdown(struct conn *c) { rlb_conn_close(c); }
-
-static void t_destroy(struct conn *c)
-{
-	rlb_conn_release(c);
-	free(c);
-	destroyed++;
-}
-
-static const struct conn_ops test_ops = {
-	.name = "test", .on_io = t_io, .on_timeout = t_timeout, .on_shutdown = t_shutdown, .destroy = t_destroy,
-};
 
 static int setup(void **state)
 {

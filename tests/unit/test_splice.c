@@ -15,26 +15,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "conn_fixture.h"
 #include "core/loop.h"
 
 static struct worker w;
-static int ios, destroyed;
 static int peer_src, peer_dst; /* the far ends: we write into src, read from dst */
 static struct conn *src, *dst;
-
-static void t_io(struct conn *c) { (void)c; ios++; }
-static void t_close(struct conn *c) { rlb_conn_close(c); }
-
-static void t_destroy(struct conn *c)
-{
-	rlb_conn_release(c);
-	free(c);
-	destroyed++;
-}
-
-static const struct conn_ops test_ops = {
-	.name = "test", .on_io = t_io, .on_timeout = t_close, .on_shutdown = t_close, .destroy = t_destroy,
-};
 
 static struct conn *new_conn(int *peer)
 {
