@@ -24,6 +24,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -259,7 +260,10 @@ struct worker {
 	struct rlb_pipe spare_pipes[RLB_SPARE_PIPES];
 	uint32_t nspare_pipes, npipes;
 	uint8_t pipes_short_logged; /* an episode of bodies copied for want of a pipe is logged */
-	rlim_t fd_limit;            /* RLIMIT_NOFILE at start: pipes stop at 3/4 of it */
+	/* Pipes are a convenience, sockets are not: the workers' pipes hold
+	 * at most a quarter of the descriptor limit (RLIMIT_NOFILE at start),
+	 * and each at most RLB_MAX_PIPES. */
+	uint32_t max_pipes;
 	struct rlb_list starved; /* conns waiting for a buffer to come back */
 	uint32_t nbufs;
 	uint8_t qsbr_reader;
@@ -286,6 +290,8 @@ struct worker {
 	 * close; the next generation accepts the new connections. */
 	atomic_int handing_over;
 	atomic_int exited;       /* the thread has ended: a join will not wait */
+	sem_t setup_done;        /* posted by the thread once setup_rc is known */
+	int setup_rc;            /* its ring and buffers: 0, or why the loop could not run */
 	uint64_t drain_deadline_ms;
 	struct rlb_qsbr_reader qsbr; /* online only while handling completions */
 };
@@ -365,8 +371,8 @@ void rlb_conn_release(struct conn *c);
  * there. Probed once, at start; an error names what failed. */
 int rlb_splice_probe(char *err, size_t errlen);
 /** A pipe for sp (a spare, or a new one): 0 and sp->on, or a negative
- * errno, and the caller copies instead: -ENOBUFS at RLB_MAX_PIPES, -EMFILE
- * past 3/4 of the descriptor limit (sockets need the rest), pipe2's. */
+ * errno, and the caller copies instead: -ENOBUFS at w->max_pipes, or
+ * pipe2's (-EMFILE...). */
 int rlb_splice_open(struct worker *w, struct rlb_splice *sp);
 /** Gives sp's pipe back: empty, to the spares; with bytes left in it
  * (a transfer cut short), closed. Safe on a sp without one. */

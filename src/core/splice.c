@@ -26,17 +26,23 @@ int rlb_splice_probe(char *err, size_t errlen)
 {
 	int p[2];
 
-	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe2: %s", strerror(errno));
-		return -errno;
+	/* (Out of descriptors for the moment says nothing of support.) */
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
+		close(p[0]);
+		close(p[1]);
+	} else if (errno != EMFILE && errno != ENFILE) {
+		int e = errno;
+
+		snprintf(err, errlen, "pipe2: %s", strerror(e));
+		return -e;
 	}
-	close(p[0]);
-	close(p[1]);
 	/* A bad descriptor: EBADF where the call exists, ENOSYS or EPERM
 	 * where a kernel or a seccomp filter lacks it. */
 	if (splice(-1, NULL, -1, NULL, 1, SPLICE_F_NONBLOCK) < 0 && errno != EBADF) {
-		snprintf(err, errlen, "splice(2): %s", strerror(errno));
-		return -errno;
+		int e = errno;
+
+		snprintf(err, errlen, "splice(2): %s", strerror(e));
+		return -e;
 	}
 	return 0;
 }
@@ -46,7 +52,7 @@ static int pipes_short(struct worker *w, int err)
 {
 	if (!w->pipes_short_logged)
 		rlb_warn("%s: no pipe for a large body (%s): such bodies are copied until pipes are free", w->name,
-			 err == -ENOBUFS ? "all in use" : err == -EMFILE ? "file descriptors short" : strerror(-err));
+			 err == -ENOBUFS ? "all in use" : strerror(-err));
 	w->pipes_short_logged = 1;
 	return err;
 }
@@ -60,18 +66,10 @@ int rlb_splice_open(struct worker *w, struct rlb_splice *sp)
 	if (w->nspare_pipes > 0) {
 		sp->pipe = w->spare_pipes[--w->nspare_pipes];
 	} else {
-		if (w->npipes >= RLB_MAX_PIPES)
+		if (w->npipes >= w->max_pipes)
 			return pipes_short(w, -ENOBUFS);
 		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
 			return pipes_short(w, -errno);
-		/* Descriptors come lowest first, so the number is about how many
-		 * are open: past three quarters of the limit, sockets need the
-		 * rest. */
-		if ((rlim_t)p[1] >= w->fd_limit / 4 * 3) {
-			close(p[0]);
-			close(p[1]);
-			return pipes_short(w, -EMFILE);
-		}
 		w->npipes++;
 		w->pipes_short_logged = 0;
 		sp->pipe = (struct rlb_pipe){ p[0], p[1] };
@@ -84,10 +82,7 @@ void rlb_splice_close(struct worker *w, struct rlb_splice *sp)
 {
 	if (!sp->on)
 		return;
-	/* Kept for the next body only if empty, and while descriptors are
-	 * plentiful (its number under half the limit): pipes are a
-	 * convenience, sockets are not. */
-	if (sp->in_pipe == 0 && w->nspare_pipes < RLB_SPARE_PIPES && (rlim_t)sp->pipe.wr < w->fd_limit / 2) {
+	if (sp->in_pipe == 0 && w->nspare_pipes < RLB_SPARE_PIPES) {
 		w->spare_pipes[w->nspare_pipes++] = sp->pipe;
 	} else {
 		close(sp->pipe.rd);

@@ -1,6 +1,7 @@
 /* A worker thread: its io_uring, provided-buffer ring, listeners, the event
  * loop and the one dispatcher every completion goes through. */
 #include <errno.h>
+#include <semaphore.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -411,24 +412,37 @@ static void close_all(struct worker *w)
 		rlb_warn("%s: %u connection(s) still busy at exit", w->name, w->nconns);
 }
 
-/* The thread's life; whatever way it ends, worker_main marks it exited. */
-static void run_worker(struct worker *w)
+/* The ring and its buffers, made on the loop's own thread (a single-issuer
+ * ring belongs to the thread that made it). 0 or a negative errno, said. */
+static int setup_loop(struct worker *w)
 {
 	int rc = setup_ring(w);
 
 	if (rc < 0) {
 		rlb_error("%s: io_uring setup failed: %s", w->name, strerror(-rc));
-		return;
+		return rc;
 	}
-	rc = setup_buffers(w);
-	if (rc < 0) {
+	if ((rc = setup_buffers(w)) < 0) {
 		rlb_error("%s: provided buffer ring: %s", w->name, strerror(-rc));
-		return;
-	}
-	if (w->qsbr_reader && rlb_qsbr_register(&w->qsbr) < 0) {
+	} else if (w->qsbr_reader && rlb_qsbr_register(&w->qsbr) < 0) {
 		rlb_error("%s: too many reader threads", w->name);
-		return;
+		rc = -EBUSY;
 	}
+	if (rc < 0)
+		io_uring_queue_exit(&w->ring);
+	return rc;
+}
+
+/* The thread's life; whatever way it ends, worker_main marks it exited.
+ * rlb_worker_start waits for the setup's outcome: a loop that cannot run
+ * fails its start (a reload short of descriptors is then refused, and the
+ * running generation goes on), never after the start said it runs. */
+static void run_worker(struct worker *w)
+{
+	w->setup_rc = setup_loop(w);
+	sem_post(&w->setup_done);
+	if (w->setup_rc < 0)
+		return;
 	update_clock(w);
 	for (size_t i = 0; i < w->nlisteners; i++)
 		arm_accept(&w->listeners[i]);
@@ -455,10 +469,21 @@ static void *worker_main(void *arg)
 /* Sets up everything that can fail with a clear message before the thread
  * starts: the layer above's per-loop state. The listening sockets are
  * spec's, already open (listen_pool.h). */
+/* A worker's share of a quarter of the descriptor limit, two per pipe. */
+static uint32_t pipe_budget(const struct rlb_config *cfg)
+{
+	rlim_t workers = cfg->workers > 0 ? (rlim_t)cfg->workers : 1, n;
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur == RLIM_INFINITY)
+		return RLB_MAX_PIPES;
+	n = lim.rlim_cur / 4 / 2 / workers;
+	return n < RLB_MAX_PIPES ? (uint32_t)n : RLB_MAX_PIPES;
+}
+
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 		     const struct rlb_worker_hooks *hooks, const struct rlb_loop_spec *spec)
 {
-	struct rlimit lim;
 	size_t i;
 	int rc;
 
@@ -469,7 +494,7 @@ int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 	w->nbufs = spec->nbufs;
 	w->qsbr_reader = spec->qsbr_reader;
 	w->max_clients = spec->max_clients;
-	w->fd_limit = getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : 1024;
+	w->max_pipes = pipe_budget(cfg);
 	rlb_list_init(&w->conns);
 	rlb_list_init(&w->starved);
 	rlb_list_init(&w->pinned);
@@ -487,8 +512,17 @@ int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 	w->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->wake_fd < 0)
 		return -errno;
+	sem_init(&w->setup_done, 0, 0);
 	rc = pthread_create(&w->thread, NULL, worker_main, w);
-	return -rc;
+	if (rc != 0)
+		return -rc;
+	while (sem_wait(&w->setup_done) < 0 && errno == EINTR)
+		;
+	if (w->setup_rc < 0) {
+		pthread_join(w->thread, NULL);
+		return w->setup_rc;
+	}
+	return 0;
 }
 
 void rlb_worker_stop(struct worker *w, int hand_over)

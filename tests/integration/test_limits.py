@@ -144,9 +144,9 @@ def test_stalled_readers_past_the_pipe_limit_starve_nobody():
 
 def test_pipes_leave_descriptors_for_sockets():
     # Pipes are optional, sockets are not: with few descriptors, stalled
-    # spliced downloads stop taking pipes at 3/4 of the limit (the rest are
-    # copied), so a new client still gets its server connection. (All 200
-    # went to pipes and sockets before, and the new client got a 503.)
+    # spliced downloads take pipes for at most a quarter of the limit (the
+    # rest are copied), so a new client still gets its server connection.
+    # (All 200 went to pipes and sockets before, and the new client got a 503.)
     be = Backends(1)
     lb = LimitedRinglb(config(be.lines()), nofile=200)
     try:
@@ -156,8 +156,8 @@ def test_pipes_leave_descriptors_for_sockets():
             c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             c.send(b"GET /bytes?n=%d HTTP/1.1\r\nHost: t\r\n\r\n" % (32 << 20))
             stalled.append(c)
-        wait_for(lambda: "no pipe for a large body (file descriptors short)" in lb.output(), timeout=10,
-                 what="pipes refused near the limit")
+        wait_for(lambda: "no pipe for a large body (all in use)" in lb.output(), timeout=10,
+                 what="pipes refused at their budget")
         assert get(lb.port)[0] == 200
         for c in stalled:
             c.close()

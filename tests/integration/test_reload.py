@@ -233,3 +233,33 @@ def test_the_admin_moved_to_an_address_a_frontend_had_answers_on_each_of_its_soc
         if lb is not None:
             lb.close()
         stop_process(server, "ringlb-testserver")
+
+
+def test_a_reload_short_of_descriptors_is_refused_and_the_running_one_serves_on():
+    # The new generation's loops could not make their rings (no descriptor
+    # left), but the reload used to say it was running, and the old one
+    # drained away: nothing served. Now the start waits for each loop's
+    # setup, and a loop that cannot run fails the reload.
+    from harness import Backends, config, get
+    from test_limits import LimitedRinglb
+    be = Backends(1)
+    lb = LimitedRinglb(config(be.lines()), nofile=200)
+    held = []
+    try:
+        fds = lambda: len(os.listdir("/proc/%d/fd" % lb.proc.pid))
+        while fds() < 199:
+            before = fds()
+            held.append(socket.create_connection(("127.0.0.1", lb.port)))
+            wait_for(lambda: fds() > before, what="the connection accepted")
+        lb.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload failed" in lb.output(), what="the reload refused")
+        for s in held:
+            s.close()
+        held = []
+        assert get(lb.port)[0] == 200
+        assert "generation 2 running" not in lb.output()
+    finally:
+        for s in held:
+            s.close()
+        lb.close()
+        be.stop()
