@@ -303,8 +303,9 @@ char *rlb_send_buf_get(struct worker *w);
 /** Gives a send buffer back: kept as a spare, or freed. */
 void rlb_send_buf_put(struct worker *w, char *buf);
 void rlb_buf_give_back(struct worker *w, uint16_t bid);
-/** Opens spec's listeners, runs hooks->init and starts the loop's thread.
- * Returns 0 or a negative errno (logged). */
+/** Opens spec's listeners, runs hooks->init and starts the loop's thread,
+ * and waits for it to make its ring and buffers. Returns 0 once the loop
+ * runs, or a negative errno (logged; a thread that failed is joined). */
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 		     const struct rlb_worker_hooks *hooks, const struct rlb_loop_spec *spec);
 /** Tells the loop to drain and end (main thread): SIGTERM (hand_over 0),

@@ -1,9 +1,9 @@
 /* A worker thread: its io_uring, provided-buffer ring, listeners, the event
  * loop and the one dispatcher every completion goes through. */
 #include <errno.h>
-#include <semaphore.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -466,9 +466,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Sets up everything that can fail with a clear message before the thread
- * starts: the layer above's per-loop state. The listening sockets are
- * spec's, already open (listen_pool.h). */
 /* A worker's share of a quarter of the descriptor limit, two per pipe. */
 static uint32_t pipe_budget(const struct rlb_config *cfg)
 {
@@ -481,6 +478,10 @@ static uint32_t pipe_budget(const struct rlb_config *cfg)
 	return n < RLB_MAX_PIPES ? (uint32_t)n : RLB_MAX_PIPES;
 }
 
+/* Sets up everything that can fail with a clear message: the layer above's
+ * per-loop state before the thread starts, then (waiting for the thread)
+ * its ring and buffers. The listening sockets are spec's, already open
+ * (listen_pool.h). */
 int rlb_worker_start(struct worker *w, int id, const struct rlb_config *cfg,
 		     const struct rlb_worker_hooks *hooks, const struct rlb_loop_spec *spec)
 {

@@ -10,6 +10,7 @@ import recorder
 from check import Failure
 
 SERVER_QUIET_SECONDS = 8.0     # after the clients: the servers must be idle by then
+SPARE_PIPE_FDS = 2 * 32  # RLB_SPARE_PIPES (src/core/loop.h) of the fuzzed ringlb's one worker
 MEMORY_SETTLE_SECONDS = 6.0    # pool_idle_timeout + timeout_linger + slack
 RSS_SLACK_KIB = 64 * 1024
 
@@ -48,6 +49,10 @@ class Env:
         if not ok:
             fails.append(Failure("fd-leak", -1, "ringlb holds %d fds, %d at start, %gs after the clients left"
                                  % (n, self.proxy.fd_baseline, MEMORY_SETTLE_SECONDS)))
+        pipes = self.proxy.pipe_fds()
+        if pipes > SPARE_PIPE_FDS:
+            fails.append(Failure("fd-leak", -1, "ringlb holds %d pipe fds with no transfer under way (its one "
+                                 "worker keeps at most %d as spares)" % (pipes, SPARE_PIPE_FDS)))
         if not self.proxy.sanitized:
             rss = self.proxy.rss_kib()
             if self.rss_base is None:

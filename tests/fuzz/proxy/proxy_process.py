@@ -95,8 +95,23 @@ class Proxy:
         return self.proc.poll() is None
 
     def fds(self):
+        """Open descriptors other than pipes, which a worker keeps as spares
+        for its next splice (up to SPARE_PIPE_FDS; pipe_fds checks them)."""
+        n = 0
         try:
-            return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+            for name in os.listdir("/proc/%d/fd" % self.proc.pid):
+                try:
+                    n += not os.readlink("/proc/%d/fd/%s" % (self.proc.pid, name)).startswith("pipe:")
+                except OSError:
+                    pass
+        except OSError:
+            return -1
+        return n
+
+    def pipe_fds(self):
+        try:
+            return sum(os.readlink("/proc/%d/fd/%s" % (self.proc.pid, name)).startswith("pipe:")
+                       for name in os.listdir("/proc/%d/fd" % self.proc.pid))
         except OSError:
             return -1
 
