@@ -3,7 +3,7 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -I$(B)/gen -D_GNU_SOURCE -pthread
-LDLIBS   = -luring -linih -lcares -lm -pthread
+LDLIBS   = -luring -linih -lcares -lssl -lcrypto -lm -pthread
 # Plugins (balance = plugin:PATH) call back into ringlb (rlb_backend_param,
 # the balancer helpers): the binary exports its symbols to them.
 LDFLAGS += -rdynamic

@@ -8,6 +8,7 @@
 #include <ini.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "control/resolver.h"
 #include "core/loop.h" /* the log levels */
+#include "tls/tls_context.h"
 
 #include "ringlb/balancer.h"
 #include "ringlb/units.h"
@@ -376,9 +378,73 @@ static int global_key(struct loader *ld, const char *key, const char *value)
 	return 0;
 }
 
+/* A path a tls_* key names: kept as given, checked when the whole file is
+ * read (check_tls). */
+static void set_path(struct loader *ld, const char *key, const char *value, char *out)
+{
+	if (value[0] == '\0' || strlen(value) >= RLB_TLS_PATH_MAX)
+		error_at(ld, "%s: expected a file path of 1 to %d characters", key, RLB_TLS_PATH_MAX - 1);
+	else
+		snprintf(out, RLB_TLS_PATH_MAX, "%s", value);
+}
+
+/* tls_sni = NAME:CERT:KEY (repeatable): a certificate for one server name. */
+static void add_sni(struct loader *ld, struct rlb_tls_config *t, const char *value)
+{
+	const char *c1 = strchr(value, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	char cert[RLB_TLS_PATH_MAX];
+
+	if (c1 == NULL || c2 == NULL || c1 == value || (size_t)(c1 - value) >= sizeof(t->sni_name[0]) ||
+	    c2 == c1 + 1 || c2[1] == '\0' || (size_t)(c2 - c1 - 1) >= sizeof(cert)) {
+		error_at(ld, "tls_sni: expected NAME:CERT_PATH:KEY_PATH, got '%s'", value);
+		return;
+	}
+	if (t->nsni == RLB_TLS_SNI_MAX) {
+		error_at(ld, "tls_sni: at most %d per frontend", RLB_TLS_SNI_MAX);
+		return;
+	}
+	snprintf(t->sni_name[t->nsni], sizeof(t->sni_name[0]), "%.*s", (int)(c1 - value), value);
+	snprintf(t->sni[t->nsni].cert, RLB_TLS_PATH_MAX, "%.*s", (int)(c2 - c1 - 1), c1 + 1);
+	set_path(ld, "tls_sni", c2 + 1, t->sni[t->nsni].key);
+	t->sni[t->nsni++].line = ld->line;
+}
+
+/* The tls_* keys of a frontend (issue #10). */
+static int tls_key(struct loader *ld, struct rlb_frontend *fe, const char *key, const char *value)
+{
+	struct rlb_tls_config *t = fe->tls;
+
+	if (strncmp(key, "tls_", 4) != 0)
+		return 0;
+	if (t == NULL && (t = fe->tls = calloc(1, sizeof(*t))) == NULL) {
+		error_at(ld, "out of memory");
+		return 1;
+	}
+	if (t->min_version == 0)
+		t->min_version = TLS1_2_VERSION;
+	if (strcmp(key, "tls_cert") == 0) {
+		set_path(ld, key, value, t->deflt.cert);
+		t->deflt.line = ld->line;
+	} else if (strcmp(key, "tls_key") == 0) {
+		set_path(ld, key, value, t->deflt.key);
+	} else if (strcmp(key, "tls_sni") == 0) {
+		add_sni(ld, t, value);
+	} else if (strcmp(key, "tls_min_version") == 0) {
+		if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0)
+			error_at(ld, "tls_min_version: expected 1.2 or 1.3, got '%s'", value);
+		t->min_version = strcmp(value, "1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 static int frontend_key(struct loader *ld, const char *key, const char *value)
 {
 	struct rlb_frontend *fe = &ld->cfg->frontends[ld->cfg->num_frontends - 1];
+
+	if (tls_key(ld, fe, key, value))
+		return 0;
 
 	if (strcmp(key, "listen") == 0) {
 		int rc = parse_or_note(ld, value, &fe->listen, &fe->listen_len, -1, ld->cfg->num_frontends - 1);
@@ -996,6 +1062,32 @@ oom:
 }
 
 /* Checks what can only be checked once the whole file is read. */
+/* A frontend's certificates: both files given, each loading, each key
+ * matching its certificate. Then the refusal: TLS termination is not
+ * served yet, and a frontend meant for TLS must never answer in plain
+ * HTTP. */
+static void check_tls(struct loader *ld, struct rlb_frontend *fe)
+{
+	struct rlb_tls_config *t = fe->tls;
+	char why[512];
+	int line = fe->line;
+
+	if (t->deflt.cert[0] == '\0' || t->deflt.key[0] == '\0') {
+		ld->line = t->deflt.line ? t->deflt.line : fe->line;
+		error_at(ld, "[frontend %s]: tls_cert and tls_key go together (and tls_sni needs them: the default "
+			 "certificate)", fe->name);
+		return;
+	}
+	ld->line = t->deflt.line;
+	if (rlb_tls_check(t, why, sizeof(why), &line) < 0) {
+		ld->line = line;
+		error_at(ld, "%s: %s", line == t->deflt.line ? "tls_cert" : "tls_sni", why);
+		return;
+	}
+	error_at(ld, "tls_cert: the certificates load, but TLS termination is not served yet (issue #10): "
+		 "remove the tls_* keys of [frontend %s]", fe->name);
+}
+
 static void check_whole(struct loader *ld)
 {
 	struct rlb_config *cfg = ld->cfg;
@@ -1023,6 +1115,8 @@ static void check_whole(struct loader *ld)
 				error_at(ld, "duplicate [frontend %s]", fe->name);
 		if (!ld->failed && fe->listen_len)
 			check_listen_unique(ld, i);
+		if (!ld->failed && fe->tls != NULL)
+			check_tls(ld, fe);
 		if (!ld->failed && cfg->admin_len && same_addr(&cfg->admin, &fe->listen)) {
 			ld->line = cfg->admin_line;
 			error_at(ld, "admin: %s already used by [frontend %s]", cfg->admin_text, fe->name);
@@ -1122,6 +1216,8 @@ void rlb_config_free(struct rlb_config *cfg)
 		free(cfg->backends[i].params);
 	}
 	free(cfg->backends);
+	for (i = 0; i < cfg->num_frontends; i++)
+		free(cfg->frontends[i].tls);
 	free(cfg->frontends);
 	memset(cfg, 0, sizeof(*cfg));
 }

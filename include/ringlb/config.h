@@ -13,6 +13,8 @@
 
 struct rlb_slices;
 
+struct rlb_tls_config;
+
 struct rlb_frontend {
 	char name[RLB_NAME_MAX];
 	int line;
@@ -30,6 +32,7 @@ struct rlb_frontend {
 	uint32_t max_header_bytes;   /* 431 past it */
 	uint32_t max_uri_bytes;      /* 414 past it */
 	struct rlb_slices *stats;    /* per worker slot: each worker writes its own (src/metrics/stats.h) */
+	struct rlb_tls_config *tls;  /* NULL: plain HTTP; its tls_* keys (src/tls/tls_context.h) */
 };
 
 struct rlb_config {
