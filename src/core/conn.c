@@ -523,6 +523,10 @@ void rlb_conn_release(struct conn *c)
 	struct io_uring_sqe *sqe = rlb_sqe(c->w);
 
 	assert(c->closing && c->inflight == 0);
+	/* Nothing is in flight, so every operation's bit must be clear: the
+	 * bits are what rlb_conn_close cancels by, and one that outlives its
+	 * operation means that bookkeeping has slipped. */
+	assert(!c->recv_armed && !c->send_busy && !c->connecting && !c->poll_armed);
 	io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, rlb_ud(NULL, OP_IGNORE));
 	rlb_timer_cancel(&c->timer);
